@@ -1,0 +1,22 @@
+# The README's two commands: `make demo` (main job on the offline embedded default) and `make test`.
+PY := .venv/bin/python
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test test-all bench
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m racl.demo
+
+test: setup
+	$(PY) -m pytest -q -m "not slow" tests
+
+# What CI runs: the default suite plus the slow marker.
+test-all: setup
+	$(PY) -m pytest -q tests
+
+bench: setup
+	$(PY) benchmarks/bench_inference.py

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything racl needs on a fresh Debian machine: system packages, then a virtual
+# environment with the pinned Python stack (setup.cfg). Safe to rerun: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  ffmpeg sox                                   # torchcodec's decoders (datasets' Audio), format conversion
+  espeak-ng festival                           # offline TTS spoofers
+  festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph
+  fillets-ng-data-cs fillets-ng-data-nl        # real Czech / Dutch dialogue of the demo corpus
+  chromium                                     # the Space's browser test
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
+    echo "racl setup: these Debian packages are missing and I am not root: ${missing[*]}" >&2
+    echo "racl setup: install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  echo "racl setup: apt-get install ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PY=${PYTHON:-python3}
+stamp=.venv/.racl-installed
+want=$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-16)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+# torch first and exactly: torchaudio 2.11 does not guard against another torch (DESIGN.md section 9)
+.venv/bin/pip install -q torch==2.14.1 torchaudio==2.11.0 torchcodec==0.17.0
+.venv/bin/pip install -q -e ".[demo,space,dev]"
+echo "$want" > "$stamp"
+echo "racl setup: environment ready in .venv"
