@@ -1,0 +1,181 @@
+"""Write a complete Hub-ready model folder, and optionally push it.
+
+The folder holds ``config.json`` (with ``auto_map``), ``model.safetensors``, ``preprocessor_config.json``,
+the flat remote code (``configuration_racl.py``, ``modeling_racl.py``, ``loss_racl.py``) and a model
+card ``README.md`` with usage, score polarity, limitations and (when given) results as model-index.
+
+    racl-export --config configs/model/tiny.json --out outputs/tiny-racl      # fresh random model
+    racl-export --model outputs/run/best --out outputs/hub --push user/racl   # existing folder → Hub
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import yaml
+from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
+
+from modeling_racl import RACLConfig, RACLForAudioClassification
+
+from . import SAMPLING_RATE
+
+REMOTE_CODE_FILES = ("configuration_racl.py", "modeling_racl.py", "loss_racl.py")
+
+
+def default_feature_extractor() -> Wav2Vec2FeatureExtractor:
+    """XLS-R's preprocessing: 16 kHz mono, per-utterance zero-mean unit-variance, attention mask returned."""
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=SAMPLING_RATE, padding_value=0.0, do_normalize=True, return_attention_mask=True
+    )
+
+
+def model_card(config: RACLConfig, results: dict | None = None, repo_id: str | None = None, datasets: list[str] | None = None) -> str:
+    """The model card: front matter (+ model-index from ``results``) and the text a user needs."""
+    meta = {
+        "library_name": "transformers",
+        "pipeline_tag": "audio-classification",
+        "tags": ["audio-deepfake-detection", "anti-spoofing", "racl", "aasist", "xls-r", "custom_code"],
+        "license": "mit",
+    }
+    if datasets:
+        meta["datasets"] = datasets
+    if results:
+        meta["model-index"] = [model_index_entry(repo_id or "racl", results)]
+    name = repo_id or "<this folder or Hub id>"
+    results_md = results_table(results) if results else "No evaluation results were attached to this export."
+    body = f"""
+# RACL audio deepfake detector
+
+XLS-R (`{config.backbone_name_or_path or 'Wav2Vec2 trained from scratch'}` architecture, {config.backbone_config.num_hidden_layers} layers)
+with **{config.aggregation}** multi-layer aggregation, an AASIST graph-attention head, trained with
+Regularization-Assisted Contrastive Learning (RACL: cross-entropy + α·Lstd + β·Lenh + γ·Lreg with
+α={config.racl_alpha}, β={config.racl_beta}, γ={config.racl_gamma}) on reconstructed hard samples, after
+Cheng et al., *Diffusion Reconstruction towards Generalizable Audio Deepfake Detection* (2026).
+
+## Usage
+
+```python
+from transformers import AutoModelForAudioClassification, AutoFeatureExtractor, pipeline
+
+detector = pipeline("audio-classification", model="{name}", trust_remote_code=True)
+detector("clip.wav")  # [{{'label': 'bonafide', 'score': ...}}, {{'label': 'spoof', 'score': ...}}]
+```
+
+Full-length scoring of files or folders (long files in {config.score_window_seconds:g} s windows, hop
+{config.score_hop_seconds:g} s, window scores averaged):
+
+```bash
+racl-score --model {name} --format table path/to/audio/
+```
+
+## What the number means
+
+- `score = logit[bonafide] - logit[spoof]`: **higher = more bona fide** (the ASVspoof convention; EER
+  and min t-DCF are computed on this score).
+- `p_bonafide = sigmoid({config.calibration_scale:.4g} · score + {config.calibration_bias:.4g})`, a logistic
+  calibration fitted on the validation split. It is calibrated for audio like the training data only.
+- Labels: `0 = bonafide`, `1 = spoof`. A reconstruction of real speech (codec, vocoder, diffusion) counts
+  as spoof.
+
+## Results
+
+{results_md}
+
+## Limitations
+
+- A detector trained on a few generators can recognise those generators' fingerprints and still fail on
+  unseen ones: trust results on *unseen* attacks, and re-validate on your own audio before relying on it.
+- Scores drift with channel, codec, language and loudness conditions unlike the training data; the
+  calibrated probability is only as good as the match between your audio and the validation split.
+- Audio is resampled to 16 kHz mono; content above 8 kHz is not seen.
+- Not a forensic tool on its own: use it as one piece of evidence.
+"""
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n" + body.lstrip("\n")
+
+
+def model_index_entry(name: str, results: dict) -> dict:
+    """``results``: {dataset_name: {"eer": fraction, "min_tdcf": ..., ...}} → one model-index entry."""
+    entries = []
+    for dataset, metrics in results.items():
+        values = [{"type": "eer", "name": "EER (%)", "value": round(100 * float(metrics["eer"]), 3)}] if "eer" in metrics else []
+        if metrics.get("min_tdcf") is not None:
+            values.append({"type": "min_tdcf", "name": "min t-DCF", "value": round(float(metrics["min_tdcf"]), 4)})
+        entries.append({"task": {"type": "audio-classification", "name": "Audio deepfake detection"}, "dataset": {"name": dataset, "type": dataset}, "metrics": values})
+    return {"name": name, "results": entries}
+
+
+def results_table(results: dict) -> str:
+    lines = ["| test set | EER (%) | min t-DCF |", "|---|---|---|"]
+    for dataset, metrics in results.items():
+        eer = f"{100 * float(metrics['eer']):.2f}" if "eer" in metrics else "-"
+        tdcf = f"{float(metrics['min_tdcf']):.4f}" if metrics.get("min_tdcf") is not None else "-"
+        lines.append(f"| {dataset} | {eer} | {tdcf} |")
+    return "\n".join(lines)
+
+
+def export_model_folder(
+    model: RACLForAudioClassification,
+    out_dir: str | os.PathLike,
+    feature_extractor=None,
+    results: dict | None = None,
+    repo_id: str | None = None,
+    datasets: list[str] | None = None,
+) -> Path:
+    """Save everything a Hub model repo needs into ``out_dir`` (safetensors only) and return it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    (feature_extractor or default_feature_extractor()).save_pretrained(out)
+    (out / "README.md").write_text(model_card(model.config, results, repo_id, datasets))
+    if results:
+        (out / "eval_results.json").write_text(json.dumps(results, indent=2))
+    missing = [f for f in (*REMOTE_CODE_FILES, "config.json", "model.safetensors", "preprocessor_config.json") if not (out / f).exists()]
+    if missing:
+        raise RuntimeError(f"export to {out} is incomplete, missing: {', '.join(missing)}")
+    return out
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None) -> str:
+    """Upload an exported folder with huggingface_hub; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Upload RACL detector")
+    return str(getattr(info, "commit_url", info))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="racl-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="an existing model folder or Hub id to re-export")
+    source.add_argument("--config", help="a RACLConfig JSON: export a freshly initialised model (random weights)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--results", help="JSON file {dataset: {eer: fraction, min_tdcf: ...}} for the card's model-index")
+    parser.add_argument("--push", metavar="REPO_ID", help="upload the folder to this Hub model repo")
+    parser.add_argument("--private", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        if args.config:
+            model = RACLForAudioClassification(RACLConfig.from_json_file(args.config))
+            fe = None
+        else:
+            model = RACLForAudioClassification.from_pretrained(args.model)
+            fe = AutoFeatureExtractor.from_pretrained(args.model)
+        results = json.loads(Path(args.results).read_text()) if args.results else None
+        out = export_model_folder(model, args.out, fe, results, repo_id=args.push)
+    except (OSError, ValueError) as error:
+        print(f"racl-export: {error}", file=sys.stderr)
+        return 2
+    print(f"racl-export: wrote {out}")
+    if args.push:
+        print(f"racl-export: pushed {push_folder(out, args.push, args.private)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
