@@ -75,3 +75,47 @@ def run_python(code: str, cwd=None, env=None, timeout=300):
 
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def make_tiny_dataset(folder, clips_per_speaker: int = 4, seconds: float = 0.6, seed: int = 0):
+    """A DatasetDict in the build's Parquet layout: bona fide speech-like clips, 'spoofs' with a buzz,
+    and a reconstruction (a smoothed copy, labelled spoof) of every original, linked by source_id."""
+    import datasets
+
+    from datasets_scripts.schema import FEATURES
+
+    rng = np.random.default_rng(seed)
+    speakers = {"train": ["s1", "s2", "s3"], "validation": ["s4"], "test": ["s5"]}
+    attacks = {"train": ["A01", "A02"], "validation": ["A01", "A03"], "test": ["A04"]}
+    folder = Path(folder)
+    for split, spk in speakers.items():
+        rows = {k: [] for k in FEATURES}
+        for s in spk:
+            for k in range(clips_per_speaker):
+                label = k % 2
+                wave = speech_like(seconds, int(rng.integers(1 << 30)))
+                if label:
+                    t = np.arange(len(wave)) / SR
+                    wave = (0.7 * wave + 0.1 * np.sin(2 * np.pi * (3000 + 500 * k) * t)).astype(np.float32)
+                utt = f"{split}-{s}-{k}"
+                attack = attacks[split][k // 2 % len(attacks[split])] if label else "-"
+                smoothed = np.convolve(wave, np.ones(5) / 5, mode="same").astype(np.float32)
+                for w, u, recon in ((wave, utt, "none"), (smoothed, f"{utt}__smooth", "smooth")):
+                    rows["audio"].append({"array": w, "sampling_rate": SR})
+                    rows["label"].append(1 if recon != "none" else label)
+                    rows["utt_id"].append(u)
+                    rows["source_id"].append(utt)
+                    rows["is_reconstructed"].append(recon != "none")
+                    rows["reconstruction"].append(recon)
+                    rows["attack"].append(attack)
+                    rows["speaker"].append(s)
+                    rows["corpus"].append("tiny")
+                    rows["duration"].append(len(w) / SR)
+        (folder / "data").mkdir(parents=True, exist_ok=True)
+        datasets.Dataset.from_dict(rows, features=FEATURES).to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset_dir(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny-data"))

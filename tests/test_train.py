@@ -1,0 +1,181 @@
+"""train_racl.py: config strictness, data checks, resume, multi-process run, reloadable best model."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import ROOT, make_tiny_dataset
+
+from racl.train_config import ConfigError, load_train_config
+
+TRAIN = [sys.executable, str(ROOT / "train_racl.py"), "--config", str(ROOT / "configs" / "tiny.yaml")]
+FAST = ["augment={}", "training.report_to=none", "training.calibrate=false", "training.evaluate_test=false"]
+
+
+def run_train(args, timeout=600, **kw):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([*TRAIN, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, **kw)
+
+
+# ------------------------------------------------------------------ config and data errors
+
+
+def test_unknown_key_and_wrong_type_fail_with_the_key_name(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training:\n  max_step: 10\n")
+    with pytest.raises(ConfigError, match="training.max_step"):
+        load_train_config(bad)
+    with pytest.raises(ConfigError, match="training.max_steps"):
+        load_train_config(ROOT / "configs" / "tiny.yaml", ["training.max_steps=ten"])
+    with pytest.raises(ConfigError, match="data.sampler"):
+        load_train_config(ROOT / "configs" / "tiny.yaml", ["data.sampler=balanced"])
+    with pytest.raises(ConfigError, match="augment"):
+        load_train_config(ROOT / "configs" / "tiny.yaml", ["augment.rawboost_probability=1"])
+    proc = run_train(["training.max_stepz=3"])
+    assert proc.returncode == 2 and "training.max_stepz" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_overrides_are_typed_and_nested():
+    cfg = load_train_config(ROOT / "configs" / "tiny.yaml", ["training.max_steps=7", "model.overrides.aggregation=gated", "training.lr_head=1"])
+    assert cfg.training.max_steps == 7 and cfg.model.overrides == {"aggregation": "gated"} and cfg.training.lr_head == 1.0
+
+
+def _dataset_variant(tmp_path, mutate):
+    import datasets
+
+    folder = make_tiny_dataset(tmp_path / "ds", clips_per_speaker=2, seconds=0.4)
+    for split_file in (folder / "data").glob("*.parquet"):
+        ds = datasets.Dataset.from_parquet(str(split_file))
+        ds = mutate(split_file.name.split("-")[0], ds)
+        split_file.unlink()
+        ds.to_parquet(str(split_file))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "mutate,expected",
+    [
+        (lambda split, ds: ds.select([]) if split == "validation" else ds, "is empty"),
+        (lambda split, ds: ds.remove_columns("source_id"), "lacks column"),
+        (lambda split, ds: ds.filter(lambda r: not r, input_columns="is_reconstructed"), "no reconstructed rows but racl_beta"),
+    ],
+    ids=["empty-split", "missing-column", "no-reconstructions"],
+)
+def test_unusable_datasets_give_one_clear_error(tmp_path, mutate, expected):
+    folder = _dataset_variant(tmp_path, mutate)
+    proc = run_train([f"data.path={folder}", f"training.output_dir={tmp_path / 'run'}", *FAST])
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_nan_loss_stops_with_step_and_utt_ids_keeping_last_good_checkpoint(tmp_path):
+    import datasets
+
+    def poison(split, ds):
+        if split != "train":
+            return ds
+        rows = ds.to_list()
+        for row in rows:  # every spoof original of speaker s3 carries NaN samples
+            if row["speaker"] == "s3" and row["label"] == 1 and not row["is_reconstructed"]:
+                bad = np.full(6400, np.nan, dtype=np.float32)
+                path = tmp_path / f"{row['utt_id']}.wav"
+                sf.write(str(path), bad, 16000, subtype="FLOAT")
+                row["audio"] = {"bytes": path.read_bytes(), "path": None}
+        return datasets.Dataset.from_list(rows, features=ds.features)
+
+    folder = _dataset_variant(tmp_path, poison)
+    proc = run_train([f"data.path={folder}", f"training.output_dir={tmp_path / 'run'}", "training.save_every_steps=1",
+                      "training.eval_every_steps=100", "training.max_steps=12", *FAST])
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert "non-finite loss" in proc.stderr and "at step" in proc.stderr and "train-s3-1" in proc.stderr
+    step = int(proc.stderr.split("at step ")[1].split(";")[0])
+    kept = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "run" / "checkpoints").glob("step-*"))
+    assert (kept == [] and step == 0) or kept[-1] == step  # the checkpoint before the bad step survives
+
+
+# ------------------------------------------------------------------ runs
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_dataset_dir):
+    out = tmp_path_factory.mktemp("run")
+    proc = run_train([f"data.path={tiny_dataset_dir}", f"training.output_dir={out}", "training.max_steps=12",
+                      "training.eval_every_steps=6", "training.save_every_steps=6", "training.report_to=tensorboard"])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out
+
+
+def test_run_writes_a_reloadable_best_model_that_reproduces_its_validation_eer(finished_run, tiny_dataset_dir):
+    import datasets
+    from transformers import AutoModelForAudioClassification
+
+    from racl.export import default_feature_extractor
+    from racl.metrics import compute_eer
+    from racl.scoring import Scorer
+
+    best = finished_run / "best"
+    saved = json.loads((best / "validation_scores.json").read_text())
+    model = AutoModelForAudioClassification.from_pretrained(best, trust_remote_code=True)
+    validation = datasets.load_dataset(str(tiny_dataset_dir))["validation"]
+    scorer = Scorer(model.eval(), default_feature_extractor(), batch_size=8)
+    scores = [r.score for r in scorer.score_waveforms([np.asarray(a.get_all_samples().data[0]) for a in validation["audio"]])]
+    assert compute_eer(scores, validation["label"])[0] == pytest.approx(saved["eer"], abs=1e-9)
+    assert json.loads((best / "eval_results.json").read_text())["validation"]["eer"] == pytest.approx(saved["eer"])
+    assert list((finished_run / "racl").rglob("events.out.tfevents*")), "tensorboard logs"
+    summary = json.loads((finished_run / "summary.json").read_text())
+    assert summary["calibration"]["scale"] > 0 and "test" in summary
+
+
+def _weights(path):
+    from safetensors.numpy import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_killed_run_resumed_matches_uninterrupted_run(tmp_path, tiny_dataset_dir):
+    common = [f"data.path={tiny_dataset_dir}", "training.max_steps=8", "training.save_every_steps=3", "training.eval_every_steps=100", *FAST]
+    full = run_train([*common, f"training.output_dir={tmp_path / 'full'}"])
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([*TRAIN, *common, f"training.output_dir={out}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 400
+    while not (out / "checkpoints" / "step-3").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / "checkpoints" / "step-3").exists() and not (out / "checkpoints" / "step-8").exists()
+    resumed = run_train([*common, f"training.output_dir={out}", "--resume", "latest"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = _weights(tmp_path / "full" / "checkpoints" / "step-8"), _weights(out / "checkpoints" / "step-8")
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.slow
+def test_two_process_cpu_training_completes_and_loss_decreases(tmp_path, tiny_dataset_dir):
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", str(ROOT / "train_racl.py"), "--config", str(ROOT / "configs" / "tiny.yaml"),
+           f"data.path={tiny_dataset_dir}", f"training.output_dir={tmp_path}", "training.max_steps=16", "training.log_every_steps=1",
+           "training.eval_every_steps=8", "training.report_to=tensorboard", "training.lr_head=1.0e-2", "augment={}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(next((tmp_path / "racl").rglob("events.out.tfevents*")).parent))
+    events.Reload()
+    losses = [e.value for e in events.Scalars("loss/total")]
+    assert len(losses) == 16
+    assert np.mean(losses[-4:]) < np.mean(losses[:4]), losses
+    assert (tmp_path / "best" / "model.safetensors").exists()
