@@ -167,7 +167,7 @@ def test_real_hifigan_equals_reference_generator(real_hifigan):
     mel = torch.randn(1, 80, 12, generator=torch.Generator().manual_seed(0)) - 5
     with torch.inference_mode():
         expected = reference.eval()(mel).squeeze(1)
-        actual = real_hifigan.pair.vocoder(mel.transpose(1, 2))
+        actual = real_hifigan.vocoder.vocoder(mel.transpose(1, 2))
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-4)
 
 
@@ -268,10 +268,11 @@ def test_semanticodec_missing_says_what_to_install():
         get_reconstructor("semanticodec")
 
 
-def test_missing_optional_dependency_names_the_package(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pyworld", None)  # makes `import pyworld` fail
-    with pytest.raises(ImportError, match="pyworld"):
-        get_reconstructor("world")
+@pytest.mark.parametrize("name,package", [("world", "pyworld"), ("diffusion", "diffusers")])
+def test_missing_optional_dependency_names_the_package(monkeypatch, name, package):
+    monkeypatch.setitem(sys.modules, package, None)  # makes `import <package>` fail
+    with pytest.raises(ImportError, match=f"{package}.*pip install"):
+        get_reconstructor(name)
 
 
 def test_device_option_and_repr():

@@ -21,12 +21,6 @@ def pad_stack(waves: list[np.ndarray], multiple: int = 1, device="cpu") -> torch
     return torch.from_numpy(batch).to(device)
 
 
-def valid_mask(waves: list[np.ndarray], length: int, device="cpu") -> torch.Tensor:
-    """(batch, length) boolean mask of the real (unpadded) samples."""
-    lengths = torch.tensor([len(w) for w in waves], device=device)
-    return torch.arange(length, device=device)[None, :] < lengths[:, None]
-
-
 def resample(wave: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
     """Band-limited resampling along the last axis (a no-op at equal rates)."""
     if int(orig_rate) == int(new_rate):

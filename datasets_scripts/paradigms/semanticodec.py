@@ -25,7 +25,8 @@ def _import_semanticodec():
     try:
         from semanticodec import SemantiCodec
     except ImportError as error:
-        raise ImportError(f"the 'semanticodec' paradigm needs the optional package semanticodec: {INSTALL_HINT}") from error
+        message = f"the 'semanticodec' paradigm needs the optional package semanticodec: {INSTALL_HINT}"
+        raise ImportError(message) from error
     return SemantiCodec
 
 

@@ -71,7 +71,8 @@ def synthetic_speech(seconds: float = 2.0, sampling_rate: int = 16_000, seed: in
     rng = np.random.default_rng(seed)
     n = int(seconds * sampling_rate)
     syllable = int(0.22 * sampling_rate)
-    voiced = _formant_filter(_harmonic_source(_f0_contour(n, sampling_rate, rng), sampling_rate), sampling_rate, syllable, rng)
+    source = _harmonic_source(_f0_contour(n, sampling_rate, rng), sampling_rate)
+    voiced = _formant_filter(source, sampling_rate, syllable, rng)
     hiss = scipy.signal.lfilter(*scipy.signal.butter(4, 3500, "highpass", fs=sampling_rate), rng.standard_normal(n))
     env_voiced, env_fric = _syllable_envelope(n, sampling_rate, syllable, rng)
     wave = voiced / (np.abs(voiced).max() + 1e-9) * env_voiced + 0.15 * hiss / (np.abs(hiss).max() + 1e-9) * env_fric
@@ -79,7 +80,8 @@ def synthetic_speech(seconds: float = 2.0, sampling_rate: int = 16_000, seed: in
     return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
 
 
-def log_mel(wave: np.ndarray, sampling_rate: int = 16_000, n_mels: int = 40, dynamic_range_db: float = 80.0) -> np.ndarray:
+def log_mel(wave: np.ndarray, sampling_rate: int = 16_000, n_mels: int = 40,
+            dynamic_range_db: float = 80.0) -> np.ndarray:
     """(frames, n_mels) log-mel in dB, floored ``dynamic_range_db`` below the clip's maximum.
 
     The floor keeps near-silent frames from dominating a correlation with their arbitrary noise.

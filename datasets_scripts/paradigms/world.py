@@ -45,7 +45,8 @@ class WorldReconstructor(Reconstructor):
         self.length_tolerance = int(np.ceil(self.frame_period * self.sampling_rate / 1000))
 
     def _f0(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fs, opts = self.sampling_rate, dict(f0_floor=self.f0_floor, f0_ceil=self.f0_ceil, frame_period=self.frame_period)
+        fs = self.sampling_rate
+        opts = dict(f0_floor=self.f0_floor, f0_ceil=self.f0_ceil, frame_period=self.frame_period)
         if self.f0_method == "harvest":
             return self.pw.harvest(x, fs, **opts)
         f0, times = self.pw.dio(x, fs, **opts)
