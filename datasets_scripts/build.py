@@ -2,7 +2,8 @@
 
     python -m datasets_scripts.build --config configs/data/tiny.yaml [--output-dir DIR]
         [--num-proc N] [--limit N] [--overwrite] [--push-to-hub REPO]
-    accelerate launch -m datasets_scripts.build --config ...        # one process per GPU
+    accelerate launch --multi_gpu --num_processes N -m datasets_scripts.build --config ...
+        # N ranks, one GPU each where there are GPUs, CPU ranks (gloo) where there are none
 
 Steps (configs/data/README.md documents every config key):
 
@@ -35,6 +36,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,7 @@ FORMAT_VERSION = 1  # bump when the shard contents change for the same config
 AUDIO_FORMATS = {"flac": ("FLAC", "PCM_16"), "wav": ("WAV", "PCM_16")}
 ROW_GROUP_SIZE = 100  # datasets' choice for audio: small row groups keep random access cheap
 SKIPPED_META = b"racl_skipped"
+BARRIER_TIMEOUT_H = 48
 
 
 class ConfigError(ValueError):
@@ -514,8 +517,10 @@ class ShardWorker:
                     final = self.finish(utt_id, wave)
                 except ValueError as error:
                     skipped.append(_skip(utt_id, item.path, "postprocess_failed", str(error)))
-                    if paradigm is None:
-                        break  # no original, no pair: its reconstructions go too
+                    if paradigm is None:  # no original, no pair: its reconstructions go too
+                        skipped.extend(_skip(f"{utt_id}__{p}", item.path, "postprocess_failed",
+                                             "its original failed the final processing") for p, _ in variants[1:])
+                        break
                     continue
                 rows.append(self.row(item, final, paradigm))
         return sorted(rows, key=lambda r: r["utt_id"])
@@ -577,9 +582,10 @@ def run_shards(config: BuildConfig, jobs: list[tuple[int, list[WorkItem]]], work
     """Process the pending ``jobs``: in this process, in a spawn pool, or split across accelerate ranks."""
     from tqdm.auto import tqdm
 
+    device = "cpu" if state.device.type == "cpu" else str(state.device)
     if state.num_processes > 1:
         with state.split_between_processes(jobs) as mine:
-            worker = ShardWorker(config, str(work_dir), str(state.device))
+            worker = ShardWorker(config, str(work_dir), device)
             bar = tqdm(mine, desc=f"shards (rank {state.process_index})", unit="shard",
                        disable=not state.is_local_main_process)
             for job in bar:
@@ -594,7 +600,7 @@ def run_shards(config: BuildConfig, jobs: list[tuple[int, list[WorkItem]]], work
             for _ in tqdm(pool.imap_unordered(module._pool_run, jobs), total=len(jobs), desc="shards", unit="shard"):
                 pass
         return
-    worker = ShardWorker(config, str(work_dir), str(state.device))
+    worker = ShardWorker(config, str(work_dir), device)
     for job in tqdm(jobs, desc="shards", unit="shard"):
         worker.process(*job)
 
@@ -674,11 +680,12 @@ class SplitWriter:
         self.num_rows, self.num_bytes = self.num_rows + table.num_rows, self.num_bytes + table.nbytes
 
     def close(self) -> list[Path]:
-        """Close and rename to ``{split}-XXXXX-of-YYYYY.parquet`` (one empty file for an empty split)."""
-        import pyarrow as pa
+        """Close and rename to ``{split}-XXXXX-of-YYYYY.parquet``; an empty split writes no file.
 
-        if self.writer is None and not self.files:
-            self.write(pa.Table.from_pylist([], schema=FEATURES.arrow_schema))
+        (``load_dataset`` cannot load a split of zero rows, so an empty split is left out.)
+        """
+        if self.writer is None:
+            return []
         self.writer.close()
         total = len(self.files)
         final = [p.with_name(f"{self.split}-{i:05d}-of-{total:05d}.parquet") for i, p in enumerate(self.files)]
@@ -711,6 +718,9 @@ def write_data(work_dir: Path, output_dir: Path, num_shards: int, keep: list[lis
     info = {}
     for split, writer in writers.items():
         files = writer.close()
+        if not files:
+            LOG.warning("the %s split is empty: no data file, and the dataset has no %s split", split, split)
+            continue
         info[split] = {"num_examples": writer.num_rows, "num_bytes": writer.num_bytes,
                        "files": [f.name for f in files], "download_size": sum(f.stat().st_size for f in files)}
     data_dir = output_dir / DATA_DIR
@@ -758,7 +768,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def command_line(argv: list[str], num_processes: int) -> str:
     """The command as a user would type it again (for the card)."""
     if num_processes > 1:
-        prefix = f"accelerate launch --num_processes {num_processes} -m datasets_scripts.build"
+        prefix = f"accelerate launch --multi_gpu --num_processes {num_processes} -m datasets_scripts.build"
     elif Path(sys.argv[0]).name == "racl-build":
         prefix = "racl-build"
     else:
@@ -838,11 +848,16 @@ def push(output_dir: Path, repo: str, private: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status (2: a config, corpus or paradigm problem, nothing done)."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    # cpu=True where there is no GPU: accelerate then runs torchrun's ranks as MULTI_CPU (gloo)
+    # instead of seeing one undistributed process per rank.
+    # A long timeout: ranks wait at barriers while the slowest finishes its shards or rank 0 assembles.
+    state = PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=BARRIER_TIMEOUT_H))
     if state.num_processes > 1 and args.num_proc > 1:
         print("racl-build: error: use either accelerate launch or --num-proc, not both", file=sys.stderr)
         return 2
@@ -854,6 +869,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ValueError, ImportError) as error:
         print(f"racl-build: error: {error}", file=sys.stderr)
         return 2
+    run(args, argv, state, config, config_text, plan, stamp, output_dir)
+    return 0
+
+
+def run(args, argv, state, config, config_text, plan, stamp, output_dir: Path) -> None:
+    """Prepare the folder, process the pending shards on every rank, assemble on the main one."""
     started = time.time()
     if state.is_main_process:
         prepare_output(output_dir, stamp, args.overwrite)
@@ -863,7 +884,8 @@ def main(argv: list[str] | None = None) -> int:
     shards = plan.shards(config.shard_size)
     jobs = [(k, items) for k, items in enumerate(shards) if not shard_path(work_dir, k).is_file()]
     if state.is_main_process:
-        LOG.info("build started: %s", command_line(argv, state.num_processes))
+        workers = f"{state.num_processes} processes" if state.num_processes > 1 else f"{args.num_proc} worker(s)"
+        LOG.info("build started: %s (%s, device %s)", command_line(argv, state.num_processes), workers, state.device)
         LOG.info("%d clips in %d shards; %d finished before, %d to do", len(plan.items), len(shards),
                  len(shards) - len(jobs), len(jobs))
         for attack in plan.unused_held_out_attacks:
@@ -872,13 +894,11 @@ def main(argv: list[str] | None = None) -> int:
     run_shards(config, jobs, work_dir, args.num_proc, state)
     state.wait_for_everyone()
     if state.is_main_process:
-        finish(config, config_text, plan, args, argv, output_dir, len(shards), time.time() - started,
-               state.num_processes)
+        finish(config, config_text, plan, args, argv, output_dir, len(shards), started, state.num_processes)
     state.wait_for_everyone()
-    return 0
 
 
-def finish(config, config_text, plan, args, argv, output_dir, num_shards, seconds, num_processes) -> None:
+def finish(config, config_text, plan, args, argv, output_dir, num_shards, started, num_processes) -> None:
     """Assemble, write the card, report, and push if asked."""
     from .card import write_card
 
@@ -886,8 +906,8 @@ def finish(config, config_text, plan, args, argv, output_dir, num_shards, second
     write_card(output_dir, config=config, config_text=config_text, plan=plan, result=result,
                command=command_line(argv, num_processes))
     rows, skipped = len(result["rows"]), len(result["skipped"])
-    counts = ", ".join(f"{s} {result['info'][s]['num_examples']}" for s in SPLITS)
-    LOG.info("build finished in %.1f s: %d rows (%s), %d skipped", seconds, rows, counts, skipped)
+    counts = ", ".join(f"{s} {result['info'].get(s, {}).get('num_examples', 0)}" for s in SPLITS)
+    LOG.info("build finished in %.1f s: %d rows (%s), %d skipped", time.time() - started, rows, counts, skipped)
     print(f"racl-build: {rows} rows ({counts}), {skipped} skipped (see {output_dir / LOG_FILE}) → {output_dir}")
     if args.push_to_hub:
         push(output_dir, args.push_to_hub, args.private)

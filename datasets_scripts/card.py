@@ -71,7 +71,8 @@ def front_matter(result: dict, licence: str, pretty_name: str):
     from huggingface_hub import DatasetCardData
 
     splits = SplitDict()
-    for split in SPLITS:
+    present = [s for s in SPLITS if s in result["info"]]  # an empty split has no file and no entry
+    for split in present:
         stats = result["info"][split]
         splits.add(SplitInfo(name=split, num_bytes=stats["num_bytes"], num_examples=stats["num_examples"]))
     download = sum(v["download_size"] for v in result["info"].values())
@@ -80,7 +81,7 @@ def front_matter(result: dict, licence: str, pretty_name: str):
     data = DatasetCardData(license=licence, pretty_name=pretty_name, task_categories=["audio-classification"],
                            tags=["audio-deepfake-detection", "anti-spoofing", "speech"])
     DatasetInfosDict({"default": info}).to_dataset_card_data(data)
-    files = [{"split": s, "path": f"data/{s}-*"} for s in SPLITS]
+    files = [{"split": s, "path": f"data/{s}-*"} for s in present]
     MetadataConfigs({"default": {"data_files": files}}).to_dataset_card_data(data)
     return data
 
@@ -118,8 +119,12 @@ def split_section(rows: list[dict]) -> str:
         body.append([split, len(part), labels[0], labels[1], sum(r["is_reconstructed"] for r in part),
                      len(speakers[split]), f"{hours:.3f}"])
     total_hours = sum(r["duration"] for r in rows) / 3600
+    empty = [b[0] for b in body if b[1] == 0]
     text = [_table(["split", "rows", "bonafide (0)", "spoof (1)", "of which reconstructions", "speakers", "hours"], body),
-            "", f"Total: {len(rows)} rows, {total_hours:.3f} hours.", "", "Speakers per split (no speaker is in two):", ""]
+            "", f"Total: {len(rows)} rows, {total_hours:.3f} hours."]
+    if empty:
+        text += ["", f"Empty, so not in the data files (`load_dataset` cannot load a split of zero rows): {', '.join(empty)}."]
+    text += ["", "Speakers per split (no speaker is in two):", ""]
     for split in SPLITS:
         names = speakers[split]
         shown = ", ".join(f"`{s}`" for s in names[:MAX_LISTED])
