@@ -1,0 +1,272 @@
+"""The embedded default main job, offline end to end (``make demo``):
+
+    check → corpus → diffusion → dataset → train → evaluate → report
+
+1. corpus: real Czech/Dutch dialogue (Fish Fillets NG), TTS spoofs of the same sentences (espeak-ng,
+   Festival Czech voices), written as a folder corpus (``configs/demo_corpus.yaml``);
+2. diffusion: a small mel-diffusion denoiser trained on the train split's bona fide speech (cached);
+3. dataset: ``datasets_scripts.build`` with ``configs/data/demo.yaml`` (reconstructions + the common
+   final processing + speaker-disjoint splits with held-out systems and paradigm);
+4. train: ``train_racl.py --config configs/demo.yaml``;
+5. evaluate: the held-out test split (unseen speakers, systems and paradigm) + a non-learned
+   shortcut check; the model folder is copied to ``outputs/demo/model``; ``outputs/demo/report.md``.
+
+Each stage leaves ``outputs/demo/stages/<stage>.json`` when it finishes; a rerun skips finished stages,
+so an interrupted run resumes from the last finished stage. ``--from STAGE`` reruns from a stage on.
+
+    python -m racl.demo [--out outputs/demo] [--from corpus] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("check", "corpus", "diffusion", "dataset", "train", "evaluate", "report")
+MIN_FREE_GB = 4.0
+
+
+class DemoError(RuntimeError):
+    """A problem the user can fix; the message says how."""
+
+
+# ---------------------------------------------------------------- stages
+
+
+def stage_check(ctx) -> dict:
+    from datasets_scripts.corpora.fillets import DEBIAN_PACKAGES
+    from datasets_scripts.tts import missing_reason
+
+    needed = sorted(set(DEBIAN_PACKAGES.values()) | {"espeak-ng", "festival", "ffmpeg"})
+    missing = [p for p in needed if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    systems = [s for split in ctx.corpus_cfg["tts_systems"].values() for lang in split.values() for s in lang]
+    unavailable = {s: r for s in sorted(set(systems)) if (r := missing_reason(s))}
+    if missing or unavailable:
+        hint = f"install the missing Debian packages: sudo apt-get install {' '.join(missing)}" if missing else ""
+        detail = "; ".join(f"{s}: {r}" for s, r in unavailable.items())
+        raise DemoError(f"the demo needs Debian packages that are not installed. {hint} {detail} (or run `make setup`)".strip())
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    free_gb = shutil.disk_usage(ctx.out).free / 2**30
+    if free_gb < MIN_FREE_GB:
+        raise DemoError(f"only {free_gb:.1f} GB free under {ctx.out}; the demo needs {MIN_FREE_GB:.0f} GB: free disk space or pass --out on a larger disk")
+    return {"free_gb": round(free_gb, 1)}
+
+
+def select_clips(corpus_cfg: dict, quick: bool) -> list[tuple[str, object]]:
+    """(split, ClipRecord) pairs: the configured number of clips per speaker, spread over the game's levels."""
+    from datasets_scripts.corpora.fillets import iter_clips
+
+    wanted = {spk: (split, n) for split, speakers in corpus_cfg["speakers"].items() for spk, n in speakers.items()}
+    by_speaker: dict[str, list] = {}
+    for record in iter_clips(languages=corpus_cfg["languages"], with_duration=True):
+        if record.speaker in wanted and record.extra["duration"] >= corpus_cfg["min_seconds"]:
+            by_speaker.setdefault(record.speaker, []).append(record)
+    chosen = []
+    for speaker, (split, n) in wanted.items():
+        records = sorted(by_speaker.get(speaker, []), key=lambda r: r.utt_id)
+        n = max(2, n // 10) if quick else n
+        step = max(len(records) / max(n, 1), 1.0)
+        chosen += [(split, records[int(i * step)]) for i in range(min(n, len(records)))]
+    return chosen
+
+
+def _tts_job(job: dict) -> dict:
+    """Decode or synthesise one clip and write it as 16 kHz WAV (runs in a worker process)."""
+    from racl.audio import load_audio
+
+    from datasets_scripts.tts import synthesize
+
+    out = Path(job["out"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.exists():
+        source = job["path"]
+        if job["system"]:
+            source = synthesize(job["system"], job["text"], str(out.with_suffix(".tts.wav")))
+        wave = load_audio(source)[: int(job["max_seconds"] * 16000)]
+        tmp = out.with_suffix(".part.wav")
+        sf.write(str(tmp), wave, 16000, subtype="PCM_16")
+        os.replace(tmp, out)
+        if job["system"]:
+            Path(source).unlink(missing_ok=True)
+    return job
+
+
+def stage_corpus(ctx) -> dict:
+    cfg = ctx.corpus_cfg
+    corpus_dir = ctx.out / "corpus"
+    jobs, rotation = [], {}
+    for split, record in select_clips(cfg, ctx.quick):
+        language = record.extra["language"]
+        base = {"text": record.extra["text"], "max_seconds": cfg["max_seconds"], "speaker": record.speaker, "split": split}
+        jobs.append({**base, "path": record.path, "system": None, "utt_id": record.utt_id, "label": "bonafide", "attack": "-",
+                     "out": str(corpus_dir / "bonafide" / f"{record.utt_id}.wav")})
+        systems = cfg["tts_systems"][split].get(language, [])
+        if systems:
+            k = rotation.get((split, language), 0)
+            rotation[(split, language)] = k + 1
+            system = systems[k % len(systems)]
+            utt = f"{record.utt_id}__{system}"
+            jobs.append({**base, "path": None, "system": system, "utt_id": utt, "label": "spoof", "attack": system,
+                         "out": str(corpus_dir / "spoof" / system / f"{utt}.wav")})
+    from tqdm.auto import tqdm
+
+    with get_context("spawn").Pool(ctx.workers) as pool:
+        done = list(tqdm(pool.imap(_tts_job, jobs, chunksize=4), total=len(jobs), desc="corpus", unit="clip"))
+    with open(corpus_dir / "metadata.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "speaker", "attack", "utt_id"])
+        for job in done:
+            writer.writerow([os.path.relpath(job["out"], corpus_dir), job["label"], job["speaker"], job["attack"], job["utt_id"]])
+    counts: dict[str, int] = {}
+    for job in done:
+        key = f"{job['split']}/{job['label']}"
+        counts[key] = counts.get(key, 0) + 1
+    return {"clips": len(done), "counts": counts, "metadata": str(corpus_dir / "metadata.csv")}
+
+
+def stage_diffusion(ctx) -> dict:
+    from datasets_scripts.train_mel_diffusion import train_mel_diffusion
+
+    from racl.audio import load_audio
+
+    train_speakers = set(ctx.corpus_cfg["speakers"]["train"])
+    corpus_dir = ctx.out / "corpus"
+    with open(corpus_dir / "metadata.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["label"] == "bonafide" and r["speaker"] in train_speakers]
+    waves = [load_audio(corpus_dir / r["path"]) for r in rows]
+    dcfg = ctx.corpus_cfg["diffusion"]
+    steps = max(20, dcfg["steps"] // 20) if ctx.quick else dcfg["steps"]
+    checkpoint = train_mel_diffusion(waves, ctx.out / "diffusion", steps=steps, batch_size=dcfg["batch_size"], seed=ctx.corpus_cfg["seed"])
+    quality = Path(checkpoint) / "quality.json"
+    return {"checkpoint": str(checkpoint), "train_clips": len(waves), "quality": json.loads(quality.read_text()) if quality.exists() else None}
+
+
+def stage_dataset(ctx) -> dict:
+    env = {"RACL_DEMO_CORPUS": str(ctx.out / "corpus" / "metadata.csv"), "RACL_DEMO_DIFFUSION": ctx.done("diffusion")["checkpoint"]}
+    cmd = [sys.executable, "-m", "datasets_scripts.build", "--config", str(ctx.data_config), "--output-dir", str(ctx.out / "data"), "--num-proc", str(ctx.workers)]
+    ctx.run(cmd, env)
+    return {"dataset": str(ctx.out / "data")}
+
+
+def stage_train(ctx) -> dict:
+    overrides = [f"data.path={ctx.out / 'data'}", f"training.output_dir={ctx.out / 'run'}"]
+    if ctx.quick:
+        overrides += ["training.max_steps=20", "training.eval_every_steps=10", "training.save_every_steps=10"]
+    resume = ["--resume", "latest"] if list((ctx.out / "run" / "checkpoints").glob("step-*")) else []
+    ctx.run([sys.executable, str(ROOT / "train_racl.py"), "--config", str(ctx.train_config), *resume, *overrides])
+    return json.loads((ctx.out / "run" / "summary.json").read_text())
+
+
+def stage_evaluate(ctx) -> dict:
+    model = ctx.out / "model"
+    shutil.rmtree(model, ignore_errors=True)
+    shutil.copytree(ctx.out / "run" / "best", model)
+    ctx.run([sys.executable, "-m", "racl.evaluation", "--model", str(model), "--data", str(ctx.out / "data"), "--split", "test",
+             "--out", str(ctx.out / "eval"), "--update-card"])
+    shortcut = subprocess.run([sys.executable, "-m", "datasets_scripts.shortcut_check", str(ctx.out / "data"), "--split", "test"],
+                              capture_output=True, text=True, cwd=ROOT)
+    (ctx.out / "eval" / "shortcut_check.txt").write_text(shortcut.stdout)
+    return {"results": json.loads((ctx.out / "eval" / "results.json").read_text()), "shortcut_check": shortcut.stdout}
+
+
+def stage_report(ctx) -> dict:
+    lines = ["# racl demo report", ""]
+    stages = {name: ctx.done(name) for name in STAGES[:-1]}
+    times = {name: info.get("_seconds") for name, info in stages.items()}
+    results = stages["evaluate"]["results"]
+    lines += ["## Test split (unseen speakers, unseen TTS systems, unseen Griffin-Lim paradigm)", ""]
+    lines += [f"- pooled EER: **{100 * results['eer']:.2f} %**"]
+    if results.get("unseen"):
+        lines += [f"- unseen systems EER (headline): **{100 * results['unseen']['eer']:.2f} %**"]
+    for key in ("per_attack", "per_reconstruction"):
+        if results.get(key):
+            lines += ["", f"| {key.replace('_', ' ')} | EER (%) |", "|---|---|"]
+            lines += [f"| {name} | {100 * value['eer'] if isinstance(value, dict) else 100 * value:.2f} |" for name, value in results[key].items()]
+    lines += ["", "## Shortcut check (non-learned features as scores, best polarity; near 50 % = no shortcut)", "", "```", stages["evaluate"]["shortcut_check"].strip(), "```"]
+    lines += ["", "## Training", "", "```json", json.dumps(stages["train"], indent=2, default=float), "```"]
+    if stages["diffusion"].get("quality"):
+        lines += ["", "## Offline diffusion reconstructor quality", "", "```json", json.dumps(stages["diffusion"]["quality"], indent=2), "```"]
+    lines += ["", "## Corpus", "", "```json", json.dumps(stages["corpus"]["counts"], indent=2), "```"]
+    lines += ["", "## Stage wall times (s)", "", *[f"- {k}: {v:.0f}" for k, v in times.items() if v is not None]]
+    lines += ["", "Plots: `eval/det.png`, `eval/score_hist.png`, `eval/embeddings.png`. Model folder: `model/`."]
+    (ctx.out / "report.md").write_text("\n".join(lines) + "\n")
+    return {"report": str(ctx.out / "report.md")}
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+class Context:
+    def __init__(self, args):
+        self.out = Path(args.out).resolve()
+        self.quick = args.quick
+        self.workers = args.workers
+        self.corpus_cfg = yaml.safe_load((ROOT / args.corpus_config).read_text())
+        self.data_config = ROOT / args.data_config
+        self.train_config = ROOT / args.train_config
+        self.stage_dir = self.out / "stages"
+
+    def done(self, stage: str) -> dict | None:
+        path = self.stage_dir / f"{stage}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def mark(self, stage: str, info: dict):
+        self.stage_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.stage_dir / f"{stage}.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2, default=float))
+        os.replace(tmp, self.stage_dir / f"{stage}.json")
+
+    def run(self, cmd: list[str], env: dict | None = None):
+        proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+        if proc.returncode != 0:
+            raise DemoError(f"step failed (exit {proc.returncode}): {' '.join(cmd)}; rerun `make demo` to resume once fixed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="racl-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="outputs/demo")
+    parser.add_argument("--from", dest="from_stage", choices=STAGES, help="rerun this stage and the ones after it")
+    parser.add_argument("--quick", action="store_true", help="a few clips per speaker and a few steps: checks the pipeline, not the model")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--corpus-config", default="configs/demo_corpus.yaml")
+    parser.add_argument("--data-config", default="configs/data/demo.yaml")
+    parser.add_argument("--train-config", default="configs/demo.yaml")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ctx = Context(args)
+    if args.from_stage:
+        for stage in STAGES[STAGES.index(args.from_stage):]:
+            (ctx.stage_dir / f"{stage}.json").unlink(missing_ok=True)
+    start_all = time.time()
+    try:
+        for stage in STAGES:
+            if ctx.done(stage) is not None:
+                print(f"racl-demo: {stage}: done earlier, skipped")
+                continue
+            print(f"racl-demo: {stage} ...", flush=True)
+            start = time.time()
+            info = globals()[f"stage_{stage}"](ctx)
+            ctx.mark(stage, {**info, "_seconds": time.time() - start})
+            print(f"racl-demo: {stage}: finished in {time.time() - start:.0f} s", flush=True)
+    except DemoError as error:
+        print(f"racl-demo: {error}", file=sys.stderr)
+        return 2
+    print(f"racl-demo: all stages done in {time.time() - start_all:.0f} s (this run); report: {ctx.out / 'report.md'}, model: {ctx.out / 'model'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
