@@ -53,7 +53,13 @@ def stage_check(ctx) -> dict:
     needed = sorted(set(DEBIAN_PACKAGES.values()) | {"espeak-ng", "festival", "ffmpeg"})
     missing = [p for p in needed if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     systems = [s for split in ctx.corpus_cfg["tts_systems"].values() for lang in split.values() for s in lang]
-    unavailable = {s: r for s in sorted(set(systems)) if (r := missing_reason(s))}
+    unavailable = {}
+    for system in sorted(set(systems)):
+        try:
+            if reason := missing_reason(system):
+                unavailable[system] = reason
+        except KeyError as error:  # a name no TTS system answers to: a config mistake
+            raise DemoError(f"{ctx.corpus_cfg_path}: {error.args[0]}") from None
     if missing or unavailable:
         hint = f"install the missing Debian packages: sudo apt-get install {' '.join(missing)}" if missing else ""
         detail = "; ".join(f"{s}: {r}" for s, r in unavailable.items())
@@ -214,7 +220,8 @@ class Context:
         self.out = Path(args.out).resolve()
         self.quick = args.quick
         self.workers = args.workers
-        self.corpus_cfg = yaml.safe_load((ROOT / args.corpus_config).read_text())
+        self.corpus_cfg_path = ROOT / args.corpus_config
+        self.corpus_cfg = yaml.safe_load(self.corpus_cfg_path.read_text())
         self.data_config = ROOT / args.data_config
         self.train_config = ROOT / args.train_config
         self.stage_dir = self.out / "stages"

@@ -1,0 +1,89 @@
+"""The demo main job on a tiny slice of the offline corpus, and its clear failures."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+import racl.demo as demo
+
+needs_corpus = pytest.mark.skipif(
+    subprocess.run(["dpkg", "-s", "fillets-ng-data-cs"], capture_output=True).returncode != 0 or shutil.which("espeak-ng") is None,
+    reason="the demo corpus needs the Debian packages of `make setup` (fillets-ng-data-cs/nl, espeak-ng, festival voices)",
+)
+
+
+def tiny_corpus_config(tmp_path) -> Path:
+    cfg = yaml.safe_load((ROOT / "configs" / "demo_corpus.yaml").read_text())
+    cfg["speakers"] = {"train": {"cs-big_fish": 4, "nl-small_fish": 4}, "validation": {"nl-big_fish": 3}, "test": {"cs-small_fish": 3}}
+    cfg["max_seconds"] = 1.5
+    cfg["diffusion"] = {"steps": 4, "batch_size": 4}
+    path = tmp_path / "corpus.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+class Args:
+    def __init__(self, out, corpus_config):
+        self.out, self.quick, self.workers = str(out), False, 1
+        self.corpus_config, self.data_config, self.train_config = str(corpus_config), "configs/data/demo.yaml", "configs/demo.yaml"
+
+
+def test_unknown_tts_system_is_a_clear_message(tmp_path):
+    cfg = tiny_corpus_config(tmp_path)
+    data = yaml.safe_load(cfg.read_text())
+    data["tts_systems"]["train"]["cs"] = ["festival-cs-nobody"]
+    cfg.write_text(yaml.safe_dump(data))
+    with pytest.raises(demo.DemoError, match="festival-cs-nobody"):
+        demo.stage_check(demo.Context(Args(tmp_path / "out", cfg)))
+
+
+@needs_corpus
+def test_too_little_disk_space_is_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "MIN_FREE_GB", 10**9)
+    with pytest.raises(demo.DemoError, match="free disk space"):
+        demo.stage_check(demo.Context(Args(tmp_path / "out", tiny_corpus_config(tmp_path))))
+
+
+@pytest.mark.slow
+@needs_corpus
+def test_whole_demo_on_a_tiny_slice(tmp_path):
+    import datasets
+
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "racl.demo", "--out", str(out), "--corpus-config", str(tiny_corpus_config(tmp_path)), "--workers", "2"]
+    proc = subprocess.run([*cmd, "--quick"], capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for stage in demo.STAGES:
+        assert (out / "stages" / f"{stage}.json").exists(), stage
+    assert (out / "corpus" / "metadata.csv").exists()
+    assert (out / "diffusion").is_dir()
+    assert (out / "model" / "model.safetensors").exists() and (out / "model" / "modeling_racl.py").exists()
+    assert (out / "eval" / "results.json").exists() and (out / "eval" / "det.png").stat().st_size > 0
+    assert "pooled EER" in (out / "report.md").read_text()
+
+    dsd = datasets.load_dataset(str(out / "data"))
+    speakers = {split: set(dsd[split]["speaker"]) for split in dsd}
+    attacks = {split: set(dsd[split]["attack"]) - {"-"} for split in dsd}
+    assert not speakers["train"] & speakers["test"] and not speakers["train"] & speakers["validation"] and not speakers["validation"] & speakers["test"]
+    held_out = {"festival-cs-machac", "festival-cs-ph", "espeak-ng-cs-f3", "espeak-ng-cs-klatt"}
+    assert not held_out & (attacks["train"] | attacks["validation"])
+    assert held_out & attacks["test"]
+    assert "griffinlim" not in set(dsd["train"]["reconstruction"]) and "griffinlim" in set(dsd["test"]["reconstruction"])
+
+    # the model folder loads in a fresh process and racl-score scores a file with it
+    clip = next((out / "corpus" / "bonafide").glob("*.wav"))
+    score = subprocess.run([sys.executable, "-m", "racl.scoring", "--model", str(out / "model"), "--format", "json", str(clip)],
+                           capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert score.returncode == 0, score.stderr
+    assert json.loads(score.stdout)[0]["error"] == ""
+
+    # a rerun resumes: every stage is skipped
+    again = subprocess.run([*cmd, "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert again.returncode == 0 and again.stdout.count("done earlier, skipped") == len(demo.STAGES)
