@@ -1,0 +1,91 @@
+"""Training throughput on a tiny config: samples/s, the share of step time spent waiting for data, peak memory.
+
+Uses the training script's own data path (``ClipDataset`` → ``PairedBatchSampler`` → ``collate`` →
+crop → augmentation → feature extractor) and model step, on a generated dataset in the build's
+Parquet layout, so what it measures is what ``train_racl.py`` does.
+
+    python benchmarks/bench_train.py [--steps 30] [--batch 8] [--num-workers 0 2] [--model-config configs/model/tiny.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+
+import train_racl  # noqa: E402
+from bench_inference import PeakRSS  # noqa: E402
+from conftest import make_tiny_dataset  # noqa: E402
+from modeling_racl import RACLConfig, RACLForAudioClassification  # noqa: E402
+from racl import SAMPLING_RATE  # noqa: E402
+from racl.augment import AugmentConfig, Augmenter  # noqa: E402
+from racl.export import default_feature_extractor  # noqa: E402
+from racl.sampler import PairedBatchSampler  # noqa: E402
+
+
+def run(split, model_config: str, steps: int, batch: int, workers: int, crop_seconds: float) -> dict:
+    torch.manual_seed(0)
+    model = RACLForAudioClassification(RACLConfig.from_json_file(model_config)).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    sampler = PairedBatchSampler(split["source_id"], split["label"], split["is_reconstructed"], batch)
+    loader = torch.utils.data.DataLoader(train_racl.ClipDataset(split), batch_sampler=sampler, collate_fn=train_racl.collate,
+                                         num_workers=workers, persistent_workers=workers > 0)
+    augmenter = Augmenter(AugmentConfig.from_dict({"rawboost_prob": 0.5, "noise_prob": 0.3, "rir_prob": 0.3}))
+    extractor = default_feature_extractor()
+    crop = int(crop_seconds * SAMPLING_RATE)
+    wait = compute = 0.0
+    samples = done = 0
+    with PeakRSS() as memory:
+        while done < steps:
+            it = iter(loader)
+            while done < steps:
+                t0 = time.perf_counter()
+                try:
+                    b = next(it)
+                except StopIteration:
+                    break
+                t1 = time.perf_counter()
+                rng = np.random.default_rng(done)
+                waves = [augmenter(w, rng) for w in train_racl.crop_batch(b["waves"], b["source_ids"].tolist(), crop, rng)]
+                x = extractor(waves, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=True, return_tensors="pt")
+                out = model(x["input_values"], attention_mask=x["attention_mask"], labels=b["labels"], is_reconstructed=b["is_reconstructed"])
+                out.loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                t2 = time.perf_counter()
+                if done > 0:  # the first step pays one-off costs (worker start-up, kernel selection)
+                    wait, compute, samples = wait + t1 - t0, compute + t2 - t1, samples + len(b["labels"])
+                done += 1
+    return {"samples_per_s": samples / (wait + compute), "wait_share": wait / (wait + compute), "peak_rss_growth_mib": memory.growth / 2**20}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--crop-seconds", type=float, default=1.0)
+    parser.add_argument("--num-workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--model-config", default=str(ROOT / "configs" / "model" / "tiny.json"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        make_tiny_dataset(tmp, clips_per_speaker=8, seconds=2.0)
+        split = datasets.load_dataset(tmp)["train"].cast_column("audio", datasets.Audio(decode=False))
+        print(f"model: {Path(args.model_config).name}; batch {args.batch} x {args.crop_seconds:g} s crops; {args.steps} steps; torch threads {torch.get_num_threads()}")
+        print(f"{'DataLoader workers':<20}{'samples/s':>12}{'data wait share':>18}{'peak RSS growth (MiB)':>24}")
+        for workers in args.num_workers:
+            r = run(split, args.model_config, args.steps, args.batch, workers, args.crop_seconds)
+            print(f"{workers:<20}{r['samples_per_s']:>12.1f}{100 * r['wait_share']:>17.1f}%{r['peak_rss_growth_mib']:>24.0f}")
+        print("target: data wait share < 10 %")
+
+
+if __name__ == "__main__":
+    main()
