@@ -1,0 +1,220 @@
+"""The one final processing every clip of the demo corpus goes through, whatever its class.
+
+Bona fide clips, TTS spoofs and reconstructions all pass the same chain (DESIGN.md section 8), so
+that no recording, codec, level or silence difference separates the classes by itself. Each step
+is there because :mod:`datasets_scripts.shortcut_check` measured the shortcut it removes:
+
+1. mono, 16 kHz (``racl.audio.to_mono_16k``);
+2. band-limit to 50 Hz – 7 kHz, zero-phase with steep raised-cosine edges: the originals have
+   almost nothing above 7 kHz, the TTS engines plenty;
+3. trim silence at both ends: 25 ms frames, 10 ms hop, "active" = within 40 dB of the loudest
+   frame, 100 ms kept around the first and last active frame (TTS engines pad differently);
+4. spectral tilt: a smooth (quadratic in log-frequency) equaliser gives every clip the same
+   long-term spectral envelope, the median of the bona fide clips. The Dutch recordings are ~12 dB
+   duller than the Czech ones and eSpeak is bright: brightness alone told them apart;
+5. one fixed small room (RT60 0.4 s, direct-to-reverberant ratio 3 dB): TTS pauses are digital
+   silence, recordings hold decaying speech there; no added noise imitates that (noise is far
+   flatter than a speech tail), a room does, for every clip alike;
+6. level: whole-clip RMS to -26 dBFS;
+7. noise floor: speech-shaped noise tops the quietest frames (5th percentile) up to -50 dBFS; a
+   clip already that noisy gets nothing;
+8. one Ogg Vorbis round trip at one fixed quality (libsndfile level 0.5, ~45 kb/s at 16 kHz mono),
+   the codec the originals came in;
+9. clip to [-1, 1].
+
+Deterministic: the room is fixed; the noise comes from ``numpy.random.default_rng(seed)``. Pass a
+per-clip seed (:func:`clip_seed` of the utt_id) so clips do not share one noise sequence. Trimming
+changes the length, independently for a clip and its reconstruction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from functools import lru_cache
+
+import numpy as np
+import soundfile as sf
+
+from racl.audio import to_mono_16k
+
+SR = 16_000
+EPS = 1e-12
+BAND_HZ = (50.0, 7000.0)
+BAND_EDGE_HZ = (50.0, 500.0)  # width of the low and high raised-cosine transitions
+FILTER_PAD = 2048  # zero padding so that FFT filters do not wrap around
+FRAME, HOP = 400, 160  # 25 ms frames, 10 ms hop
+ACTIVE_RANGE_DB = 40.0
+MARGIN_S = 0.1
+TILT_NFFT = 512
+TILT_FIT_HZ = (100.0, 7000.0)
+TILT_TARGET = (-1.3, -8.3, 0.0)  # dB vs log2(f / 1 kHz): the median fit of the bona fide clips
+TILT_MAX_DB = 18.0
+ROOM_RT60_S = 0.4
+ROOM_DRR_DB = 3.0
+ROOM_SEED = 1234
+TARGET_DBFS = -26.0
+NOISE_FLOOR_DBFS = -50.0
+FLOOR_PERCENTILE = 5
+VORBIS_COMPRESSION = 0.5  # libsndfile's scale: 0 = best quality, 1 = smallest file
+
+
+def band_gain(freqs: np.ndarray) -> np.ndarray:
+    """The pass band: raised-cosine edges of ``BAND_EDGE_HZ`` width, exactly 0 outside ``BAND_HZ``.
+
+    Steep on purpose: a gentle filter leaves the TTS engines' energy above 7 kHz, where the
+    originals have none, in place as a shortcut.
+    """
+    low, high = BAND_HZ
+    rise = np.clip((freqs - low) / BAND_EDGE_HZ[0], 0, 1)
+    fall = np.clip((high - freqs) / BAND_EDGE_HZ[1], 0, 1)
+    return (0.5 - 0.5 * np.cos(np.pi * rise)) * (0.5 - 0.5 * np.cos(np.pi * fall))
+
+
+def band_limit(wave: np.ndarray) -> np.ndarray:
+    """Zero-phase band-pass to ``BAND_HZ`` in the frequency domain."""
+    n = wave.size + FILTER_PAD
+    spectrum = np.fft.rfft(np.asarray(wave, dtype=np.float64), n) * band_gain(np.fft.rfftfreq(n, 1 / SR))
+    return np.fft.irfft(spectrum, n)[: wave.size].astype(np.float32)
+
+
+def frame_db(wave: np.ndarray) -> np.ndarray:
+    """Frame energies (dB) on 25 ms frames with a 10 ms hop."""
+    x = np.asarray(wave, dtype=np.float64)
+    if x.size < FRAME:
+        x = np.pad(x, (0, FRAME - x.size))
+    frames = np.lib.stride_tricks.sliding_window_view(x, FRAME)[::HOP]
+    return 10 * np.log10(np.mean(frames**2, axis=1) + EPS)
+
+
+def active_frames(db: np.ndarray) -> np.ndarray:
+    """Frames within ``ACTIVE_RANGE_DB`` of the loudest one."""
+    return db > db.max() - ACTIVE_RANGE_DB
+
+
+def trim_silence(wave: np.ndarray) -> np.ndarray:
+    """Cut both ends to ``MARGIN_S`` around the first and last active frame."""
+    active = np.flatnonzero(active_frames(frame_db(wave)))
+    margin = int(MARGIN_S * SR)
+    start = max(0, active[0] * HOP - margin)
+    end = min(wave.size, active[-1] * HOP + FRAME + margin)
+    return wave[start:end]
+
+
+def long_term_spectrum(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies, power) averaged over the active frames, 512-point FFT."""
+    db = frame_db(wave)
+    x = np.pad(np.asarray(wave, dtype=np.float64), (0, TILT_NFFT))
+    frames = np.lib.stride_tricks.sliding_window_view(x, TILT_NFFT)[::HOP][: len(db)][active_frames(db)]
+    power = np.mean(np.abs(np.fft.rfft(frames * np.hanning(TILT_NFFT), axis=1)) ** 2, axis=0)
+    return np.fft.rfftfreq(TILT_NFFT, 1 / SR), power
+
+
+def _octaves(freqs: np.ndarray) -> np.ndarray:
+    return np.log2(np.clip(freqs, TILT_FIT_HZ[0], TILT_FIT_HZ[1]) / 1000.0)
+
+
+def equalize_tilt(wave: np.ndarray) -> np.ndarray:
+    """Give the clip the reference spectral envelope: fit a quadratic in log-frequency to its
+    long-term spectrum and filter (zero-phase) by the difference to ``TILT_TARGET``.
+
+    Only the coarse shape changes (brightness, dull microphones, a codec's roll-off), never the
+    fine structure a detector should look at; the gain is clamped to ``TILT_MAX_DB``.
+    """
+    freqs, power = long_term_spectrum(wave)
+    fit = (freqs >= TILT_FIT_HZ[0]) & (freqs <= TILT_FIT_HZ[1])
+    coeffs = np.polyfit(_octaves(freqs[fit]), 10 * np.log10(power[fit] + EPS), len(TILT_TARGET) - 1)
+    n = wave.size + FILTER_PAD
+    grid = _octaves(np.fft.rfftfreq(n, 1 / SR))
+    correction = np.polyval(np.asarray(TILT_TARGET), grid) - np.polyval(coeffs, grid)
+    correction = np.clip(correction - correction.mean(), -TILT_MAX_DB, TILT_MAX_DB)
+    spectrum = np.fft.rfft(wave.astype(np.float64), n) * 10 ** (correction / 20)
+    return np.fft.irfft(spectrum, n)[: wave.size].astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def room_response(rt60_s: float, drr_db: float) -> np.ndarray:
+    """One fixed small-room impulse response: a direct path plus an exponentially decaying
+    Gaussian tail (``rt60_s`` seconds to -60 dB, direct-to-reverberant ratio ``drr_db``)."""
+    n = int(rt60_s * SR)
+    t = np.arange(n) / SR
+    tail = np.random.default_rng(ROOM_SEED).standard_normal(n) * 10 ** (-3 * t / rt60_s)
+    tail[: int(0.002 * SR)] = 0  # first reflections arrive after the direct sound
+    tail *= 10 ** (-drr_db / 20) / np.sqrt(np.sum(tail**2))
+    tail[0] = 1.0
+    return tail
+
+
+def add_room(wave: np.ndarray) -> np.ndarray:
+    """Convolve with :func:`room_response`: pauses then hold decaying speech, as in recordings,
+    instead of the digital silence of TTS engines."""
+    ir = room_response(ROOM_RT60_S, ROOM_DRR_DB)
+    n = wave.size + ir.size
+    out = np.fft.irfft(np.fft.rfft(wave.astype(np.float64), n) * np.fft.rfft(ir, n), n)[: wave.size]
+    return out.astype(np.float32)
+
+
+def normalize_level(wave: np.ndarray) -> np.ndarray:
+    """Scale so that the RMS of the (trimmed) clip is ``TARGET_DBFS``."""
+    level = 10 * np.log10(np.mean(np.asarray(wave, dtype=np.float64) ** 2) + EPS)
+    return (wave * 10 ** ((TARGET_DBFS - level) / 20)).astype(np.float32)
+
+
+def shaped_noise(n: int, seed: int) -> np.ndarray:
+    """Speech-shaped Gaussian noise: the spectrum ``TILT_TARGET`` (the reference long-term speech
+    spectrum) inside ``BAND_HZ``.
+
+    Quiet frames of recordings hold room tone and speech tails with a speech-like spectrum; white
+    or gently sloped noise in the TTS pauses would be far flatter and give the TTS away.
+    """
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / SR)
+    gain = 10 ** (np.polyval(np.asarray(TILT_TARGET), _octaves(freqs)) / 20) * band_gain(freqs)
+    return np.fft.irfft(spectrum * gain, n).astype(np.float32)
+
+
+def raise_noise_floor(wave: np.ndarray, seed: int) -> np.ndarray:
+    """Top up the quietest frames (``FLOOR_PERCENTILE``) to ``NOISE_FLOOR_DBFS`` with speech-shaped noise."""
+    floor = 10 ** (np.percentile(frame_db(wave), FLOOR_PERCENTILE) / 10)
+    missing = 10 ** (NOISE_FLOOR_DBFS / 10) - floor
+    if missing <= 0:
+        return wave
+    noise = shaped_noise(wave.size, seed)
+    noise *= np.sqrt(missing / (np.mean(noise.astype(np.float64) ** 2) + EPS))
+    return (wave + noise).astype(np.float32)
+
+
+def vorbis_roundtrip(wave: np.ndarray) -> np.ndarray:
+    """Encode to Ogg Vorbis at ``VORBIS_COMPRESSION`` and decode back (same length)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, SR, format="OGG", subtype="VORBIS", compression_level=VORBIS_COMPRESSION)
+    buffer.seek(0)
+    decoded, _ = sf.read(buffer, dtype="float32")
+    out = np.zeros_like(wave)
+    out[: min(wave.size, decoded.size)] = decoded[: wave.size]
+    return out
+
+
+def clip_seed(utt_id: str) -> int:
+    """A stable per-clip seed (Python's ``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(utt_id.encode("utf-8")).digest()[:4], "little")
+
+
+def finalize(wave: np.ndarray, sr: int, seed: int = 0) -> np.ndarray:
+    """Apply the whole chain to one clip at any rate; returns float32 mono at 16 kHz.
+
+    ``wave``: (samples,), (channels, samples), or soundfile's (samples, channels) with <= 8 channels.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim == 2 and wave.shape[1] <= 8 < wave.shape[0]:
+        wave = wave.T
+    x = band_limit(to_mono_16k(wave, sr))
+    if x.size == 0 or not np.any(np.abs(x) > 1e-6):
+        raise ValueError("finalize: empty or silent audio (nothing in 50 Hz - 7 kHz)")
+    x = trim_silence(x)
+    x = equalize_tilt(x)
+    x = add_room(x)
+    x = normalize_level(x)
+    x = raise_noise_floor(x, seed)
+    x = vorbis_roundtrip(x)
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
