@@ -8,7 +8,9 @@
    folder corpus; WORLD + Griffin-Lim), the two builds alternating ``--repeats`` times so that
    machine noise hits both alike. Reported on the whole command and on the shard phase alone
    (``build finished in`` of build.log: from the first shard to the written card, pool start-up
-   included; interpreter start-up and imports excluded).
+   included; interpreter start-up and imports excluded), with the CPU seconds each command used:
+   "cores used" near 1 for ``--num-proc 2`` means the second core was busy with other work, so the
+   wall-clock speed-up cannot show.
 
     python benchmarks/bench_build.py [--seconds 10] [--clips 24] [--clip-seconds 2] [--repeats 2]
 """
@@ -20,6 +22,7 @@ import csv
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -81,18 +84,23 @@ def write_config(folder: Path, corpus: Path) -> Path:
     return path
 
 
-def timed_build(config: Path, out: Path, num_proc: int) -> tuple[float, float]:
-    """(command wall seconds, shard-phase seconds from build.log) of one fresh build."""
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_build(config: Path, out: Path, num_proc: int) -> tuple[float, float, float]:
+    """(command wall s, shard-phase s from build.log, CPU s of the whole command) of one fresh build."""
+    start, cpu = time.perf_counter(), _children_cpu()
     subprocess.run([sys.executable, "-m", "datasets_scripts.build", "--config", str(config), "--output-dir", str(out),
                     "--num-proc", str(num_proc)], cwd=ROOT, check=True, capture_output=True)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
     phase = float(re.search(r"build finished in ([\d.]+) s", (out / "build.log").read_text()).group(1))
-    return wall, phase
+    return wall, phase, cpu
 
 
-def speedup(clips: int, clip_seconds: float, repeats: int) -> dict[int, list[tuple[float, float]]]:
-    times: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+def speedup(clips: int, clip_seconds: float, repeats: int) -> dict[int, list[tuple[float, float, float]]]:
+    times: dict[int, list[tuple[float, float, float]]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "corpus").mkdir()
@@ -123,10 +131,11 @@ def main() -> None:
     audio = args.clips * args.clip_seconds
     print(f"\n## Build speed-up, --num-proc 2 vs 1 ({args.clips} clips of {args.clip_seconds:g} s, world + griffinlim, "
           f"shard_size 2, best of {args.repeats})\n")
-    print("| --num-proc | command wall s | shard phase s | audio s / wall s (shard phase) |\n|---|---|---|---|")
-    best = {n: (min(t[0] for t in v), min(t[1] for t in v)) for n, v in times.items()}
-    for n, (wall, phase) in best.items():
-        print(f"| {n} | {wall:.1f} | {phase:.1f} | {audio / phase:.2f} |")
+    print("| --num-proc | command wall s | shard phase s | audio s / wall s (shard phase) | CPU s | cores used (CPU s / wall s) |")
+    print("|---|---|---|---|---|---|")
+    best = {n: min(v, key=lambda t: t[1]) for n, v in times.items()}
+    for n, (wall, phase, cpu) in best.items():
+        print(f"| {n} | {wall:.1f} | {phase:.1f} | {audio / phase:.2f} | {cpu:.1f} | {cpu / wall:.2f} |")
     print(f"\nspeed-up (shard phase): {best[1][1] / best[2][1]:.2f}x; whole command: {best[1][0] / best[2][0]:.2f}x "
           f"(target >= 1.7 on 2 cores); load average now {os.getloadavg()[0]:.1f}")
 

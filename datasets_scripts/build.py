@@ -332,8 +332,8 @@ def _resolve_root(root: str | None) -> str | None:
     return None if root is None else str(Path(os.path.expandvars(root)).expanduser().absolute())
 
 
-def read_sources(config: BuildConfig) -> tuple[list[ClipRecord], dict[str, str | None], list[dict]]:
-    """Every selected record, the source ``assign_split`` per utt_id, and per-source counts.
+def read_sources(config: BuildConfig) -> tuple[list[ClipRecord], dict[str, int], list[dict]]:
+    """Every selected record, the index of its source per utt_id, and per-source counts.
 
     All readers are opened first, so a missing corpus path fails before any protocol is read.
     """
@@ -347,7 +347,7 @@ def read_sources(config: BuildConfig) -> tuple[list[ClipRecord], dict[str, str |
             raise FileNotFoundError(f"sources[{i}] ({spec.corpus}): {error}") from None
         except (ValueError, TypeError) as error:  # a bad split name or reader option
             raise ConfigError(f"sources[{i}] ({spec.corpus}): {error}") from None
-    records, assign, summary = [], {}, []
+    records, summary = [], []
     first_source: dict[str, int] = {}
     for i, (spec, reader) in enumerate(zip(config.sources, readers)):
         try:
@@ -360,11 +360,10 @@ def read_sources(config: BuildConfig) -> tuple[list[ClipRecord], dict[str, str |
                 raise ConfigError(f"utt_id {record.utt_id!r} occurs in sources[{first_source[record.utt_id]}] and "
                                   f"sources[{i}]; utt_ids must be unique across sources")
             first_source[record.utt_id] = i
-            assign[record.utt_id] = spec.assign_split
         records.extend(chosen)
         summary.append({"corpus": spec.corpus, "root": _resolve_root(spec.root), "split": spec.split,
                         "read": len(read), "selected": len(chosen)})
-    return records, assign, summary
+    return records, first_source, summary
 
 
 def _paradigms_for(record: ClipRecord, split: str, config: BuildConfig) -> list[str]:
@@ -376,8 +375,11 @@ def _paradigms_for(record: ClipRecord, split: str, config: BuildConfig) -> list[
 
 def make_plan(config: BuildConfig, limit: int | None = None) -> Plan:
     """Read the sources, apply ``--limit``, split by speaker and list the work, sorted by utt_id."""
-    records, assign, sources = read_sources(config)
+    records, origin, sources = read_sources(config)
     records = spread(sorted(records, key=lambda r: r.utt_id), limit)
+    for i, source in enumerate(sources):  # what --limit left of each source
+        source["selected"] = sum(1 for r in records if origin[r.utt_id] == i)
+    assign = {r.utt_id: config.sources[origin[r.utt_id]].assign_split for r in records}
     split_plan = assign_splits(records, config.splits, assign)
     items = [
         WorkItem(r.path, r.utt_id, r.label, r.speaker, r.corpus, r.attack, r.source_id or r.utt_id,
@@ -561,15 +563,15 @@ def write_shard(work_dir: Path, shard_id: int, rows: list[dict], skipped: list[d
     return final
 
 
-# Pool workers (spawn): one ShardWorker per process, one torch thread each.
+# Pool workers (spawn): one ShardWorker per process.
 _POOL_WORKER: ShardWorker | None = None
 
 
-def _pool_init(config: BuildConfig, work_dir: str) -> None:
+def _pool_init(config: BuildConfig, work_dir: str, threads: int) -> None:
     global _POOL_WORKER
     import torch
 
-    torch.set_num_threads(1)  # N processes on N cores: intra-op threads would only oversubscribe
+    torch.set_num_threads(threads)
     _POOL_WORKER = ShardWorker(config, work_dir, "cpu")
 
 
@@ -577,12 +579,48 @@ def _pool_run(job: tuple[int, list[WorkItem]]) -> dict:
     return _POOL_WORKER.process(*job)
 
 
+def torch_threads(requested: int | None, device: str) -> int | None:
+    """Intra-op threads per build process: 1 on CPU unless asked, torch's default on a GPU.
+
+    The build parallelises over shards (``--num-proc``, accelerate ranks); per-clip ops are small,
+    and extra intra-op threads on a busy CPU spin more than they compute (measured: Griffin-Lim
+    10x slower with 2 threads than with 1 on a loaded 2-core machine).
+    """
+    if requested:
+        return requested
+    return 1 if device == "cpu" else None
+
+
 def run_shards(config: BuildConfig, jobs: list[tuple[int, list[WorkItem]]], work_dir: Path, num_proc: int,
-               state) -> None:
+               state, threads: int | None = None) -> None:
     """Process the pending ``jobs``: in this process, in a spawn pool, or split across accelerate ranks."""
+    import torch
     from tqdm.auto import tqdm
 
     device = "cpu" if state.device.type == "cpu" else str(state.device)
+    threads = torch_threads(threads, device)
+    if num_proc > 1 and len(jobs) > 1 and state.num_processes == 1:
+        import multiprocessing
+
+        module = importlib.import_module("datasets_scripts.build")  # picklable by name, also under -m
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(min(num_proc, len(jobs)), module._pool_init, (config, str(work_dir), threads or 1)) as pool:
+            for _ in tqdm(pool.imap_unordered(module._pool_run, jobs), total=len(jobs), desc="shards", unit="shard"):
+                pass
+        return
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        _run_here(config, jobs, work_dir, state, device)
+    finally:
+        torch.set_num_threads(previous)  # the caller's process keeps its own setting
+
+
+def _run_here(config: BuildConfig, jobs: list, work_dir: Path, state, device: str) -> None:
+    """This process's share of ``jobs`` (all of them outside accelerate)."""
+    from tqdm.auto import tqdm
+
     if state.num_processes > 1:
         with state.split_between_processes(jobs) as mine:
             worker = ShardWorker(config, str(work_dir), device)
@@ -590,15 +628,6 @@ def run_shards(config: BuildConfig, jobs: list[tuple[int, list[WorkItem]]], work
                        disable=not state.is_local_main_process)
             for job in bar:
                 worker.process(*job)
-        return
-    if num_proc > 1 and len(jobs) > 1:
-        import multiprocessing
-
-        module = importlib.import_module("datasets_scripts.build")  # picklable by name, also under -m
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(min(num_proc, len(jobs)), module._pool_init, (config, str(work_dir))) as pool:
-            for _ in tqdm(pool.imap_unordered(module._pool_run, jobs), total=len(jobs), desc="shards", unit="shard"):
-                pass
         return
     worker = ShardWorker(config, str(work_dir), device)
     for job in tqdm(jobs, desc="shards", unit="shard"):
@@ -753,6 +782,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", required=True, help="YAML build config (see configs/data/README.md)")
     parser.add_argument("--output-dir", help="output folder (default: the config's output_dir or build/data/<config name>)")
     parser.add_argument("--num-proc", type=int, default=1, help="CPU worker processes (not with accelerate launch)")
+    parser.add_argument("--torch-threads", type=int,
+                        help="torch intra-op threads per build process (default: 1 on CPU, torch's default on a GPU)")
     parser.add_argument("--limit", type=int, help="use at most N original clips (evenly spread; quick trial builds)")
     parser.add_argument("--overwrite", action="store_true", help="discard a previous build with another config in --output-dir")
     parser.add_argument("--push-to-hub", metavar="REPO", help="upload the finished folder to this Hub dataset repo")
@@ -760,6 +791,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.num_proc < 1:
         parser.error("--num-proc must be at least 1")
+    if args.torch_threads is not None and args.torch_threads < 1:
+        parser.error("--torch-threads must be at least 1")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
     return args
@@ -891,7 +924,7 @@ def run(args, argv, state, config, config_text, plan, stamp, output_dir: Path) -
         for attack in plan.unused_held_out_attacks:
             LOG.warning("test-only attack %r occurs in no source", attack)
     state.wait_for_everyone()  # every rank has listed the pending shards before any writes one
-    run_shards(config, jobs, work_dir, args.num_proc, state)
+    run_shards(config, jobs, work_dir, args.num_proc, state, args.torch_threads)
     state.wait_for_everyone()
     if state.is_main_process:
         finish(config, config_text, plan, args, argv, output_dir, len(shards), started, state.num_processes)

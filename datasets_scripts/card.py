@@ -152,7 +152,7 @@ def sources_section(plan) -> tuple[str, str]:
         ids.add(hub_id)
         body.append([f"`{source['corpus']}`", f"`{source['split'] or 'all'}`", source["read"], source["selected"], text])
     licence = ids.pop() if len(ids) == 1 else "other"
-    return _table(["corpus", "corpus split", "clips listed", "clips used", "licence"], body), licence
+    return _table(["corpus", "corpus split", "clips listed", "clips selected (max_clips, --limit)", "licence"], body), licence
 
 
 def paradigm_section(config, rows: list[dict]) -> str:

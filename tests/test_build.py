@@ -195,6 +195,27 @@ def test_changed_config_is_refused_then_overwritten(tmp_path, corpus, capsys):
     assert {round(r["duration"], 3) for r in split_rows(out)["train"].values()} == {0.3}
 
 
+def test_push_to_hub_uploads_data_and_card_only(reference, monkeypatch):
+    import huggingface_hub
+
+    calls = []
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kwargs):
+            calls.append(("create_repo", repo_id, kwargs))
+
+        def upload_folder(self, **kwargs):
+            calls.append(("upload_folder", kwargs["repo_id"], kwargs))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    _, out = reference
+    build.push(out, "someone/racl-tiny", private=True)
+    (_, repo, create), (_, _, upload) = calls
+    assert repo == "someone/racl-tiny" and create["repo_type"] == "dataset" and create["private"]
+    assert upload["folder_path"] == str(out) and upload["repo_type"] == "dataset"
+    assert upload["allow_patterns"] == ["data/*.parquet", "README.md"]  # not .work/ or the local log
+
+
 def test_killed_build_resumes_to_the_same_dataset(tmp_path, reference):
     config, ref_out = reference
     out = tmp_path / "out"
@@ -279,3 +300,11 @@ def test_corpus_split_map_drops_speaker_conflicts():
     plan = assign_splits(records, spec)
     assert plan.speaker_split == {"a": "train", "b": "train", "c": "test"}
     assert [(d.utt_id, d.kind) for d in plan.dropped] == [("a_eval", "speaker_split_conflict")]
+
+
+def test_limit_spreads_and_changes_the_fingerprint(tmp_path, corpus):
+    config, _ = build.load_config(make_config(tmp_path, corpus / "metadata.csv"))
+    full, limited = build.make_plan(config), build.make_plan(config, limit=8)
+    assert len(limited.items) < len(full.items) and len({i.speaker for i in limited.items}) >= 4
+    assert build.fingerprint(config, full, None)["fingerprint"] != build.fingerprint(config, limited, 8)["fingerprint"]
+    assert [i.utt_id for i in full.items] == sorted(i.utt_id for i in full.items)
