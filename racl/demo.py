@@ -161,9 +161,15 @@ def stage_diffusion(ctx) -> dict:
 
 
 def stage_dataset(ctx) -> dict:
+    # The build config names this run's corpus and denoiser through ${...}: write the resolved copy used.
     env = {"RACL_DEMO_CORPUS": str(ctx.out / "corpus" / "metadata.csv"), "RACL_DEMO_DIFFUSION": ctx.done("diffusion")["checkpoint"]}
-    cmd = [sys.executable, "-m", "datasets_scripts.build", "--config", str(ctx.data_config), "--output-dir", str(ctx.out / "data"), "--num-proc", str(ctx.workers)]
-    ctx.run(cmd, env)
+    text = ctx.data_config.read_text()
+    for key, value in env.items():
+        text = text.replace("${" + key + "}", value)
+    resolved = ctx.out / "data_config.yaml"
+    resolved.write_text(text)
+    cmd = [sys.executable, "-m", "datasets_scripts.build", "--config", str(resolved), "--output-dir", str(ctx.out / "data"), "--num-proc", str(ctx.workers)]
+    ctx.run(cmd)
     return {"dataset": str(ctx.out / "data")}
 
 

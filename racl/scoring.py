@@ -53,6 +53,15 @@ def window_spans(num_samples: int, window: int, hop: int) -> list[tuple[int, int
     return [(s, s + window) for s in starts]
 
 
+def receptive_field(backbone_config) -> int:
+    """Samples the convolutional feature encoder needs for one frame (400 for XLS-R)."""
+    field, hop = 1, 1
+    for kernel, stride in zip(backbone_config.conv_kernel, backbone_config.conv_stride):
+        field += (kernel - 1) * hop
+        hop *= stride
+    return field
+
+
 def load_detector(name_or_path: str, device: str | torch.device | None = None):
     """Model + feature extractor from a folder or Hub id (remote code trusted: it is this project's)."""
     model = AutoModelForAudioClassification.from_pretrained(name_or_path, trust_remote_code=True)
@@ -71,6 +80,7 @@ class Scorer:
         self.window = int(SAMPLING_RATE * (window_seconds or model.config.score_window_seconds))
         self.hop = int(SAMPLING_RATE * (hop_seconds or model.config.score_hop_seconds))
         self.device = next(model.parameters()).device
+        self.min_samples = receptive_field(model.config.backbone_config)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device=None, **kwargs) -> "Scorer":
@@ -92,8 +102,18 @@ class Scorer:
         cfg = self.model.config
         return float(1.0 / (1.0 + np.exp(-(cfg.calibration_scale * score + cfg.calibration_bias))))
 
+    def check_length(self, wave: np.ndarray, name: str) -> np.ndarray:
+        if len(wave) < self.min_samples:
+            raise AudioDecodeError(
+                f"{name}: too short to score ({len(wave)} samples; the model needs at least {self.min_samples}, "
+                f"{1000 * self.min_samples / SAMPLING_RATE:.0f} ms at 16 kHz)"
+            )
+        return wave
+
     def score_waveforms(self, waves: list[np.ndarray], names: list[str] | None = None) -> list[ClipScore]:
         names = names or [f"clip{i}" for i in range(len(waves))]
+        for wave, name in zip(waves, names):
+            self.check_length(wave, name)
         spans = [window_spans(len(w), self.window, self.hop) for w in waves]
         flat = [w[s:e] for w, clip_spans in zip(waves, spans) for s, e in clip_spans]
         window_scores = iter(self.score_windows(flat).tolist())
@@ -124,7 +144,7 @@ class Scorer:
 
         for path in tqdm(paths, disable=not progress, desc="scoring", unit="file"):
             try:
-                pending.append((path, load_audio(path)))
+                pending.append((path, self.check_length(load_audio(path), path)))
             except AudioDecodeError as error:
                 flush()  # keep output in input order
                 results.append(ClipScore(path=path, error=str(error)))

@@ -13,6 +13,13 @@ from conftest import speech_like
 from racl.scoring import Scorer, format_results, window_spans
 
 
+def test_receptive_field_of_xlsr_is_400_samples():
+    from modeling_racl import RACLConfig
+    from racl.scoring import receptive_field
+
+    assert receptive_field(RACLConfig().backbone_config) == 400
+
+
 def test_window_spans_cover_the_whole_clip():
     assert window_spans(100, 40, 20) == [(0, 40), (20, 60), (40, 80), (60, 100)]
     assert window_spans(90, 40, 20) == [(0, 40), (20, 60), (40, 80), (50, 90)]  # last window flush with the end
@@ -68,6 +75,8 @@ def make_bad_and_good_files(d):
     (d / "notes.txt").write_text("this is not audio\n" * 50)
     bad["notes.txt"] = "not a readable audio file"
     bad["missing.wav"] = "no such file"
+    sf.write(str(d / "tiny.wav"), wave[:300], 16000)
+    bad["tiny.wav"] = "too short to score"
     return list(good), bad
 
 
