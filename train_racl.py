@@ -89,6 +89,9 @@ def load_splits(cfg: TrainConfig):
     train, validation, test = out
     if not cfg.data.use_reconstructions:
         train = train.filter(lambda r: not r, input_columns="is_reconstructed")
+    elif cfg.data.reconstructions is not None:
+        keep = {"none", *cfg.data.reconstructions}
+        train = train.filter(lambda r: r in keep, input_columns="reconstruction")
     if cfg.data.max_train_samples:
         train = train.select(range(min(cfg.data.max_train_samples, len(train))))
     if cfg.data.max_eval_samples:

@@ -35,6 +35,7 @@ class DataSection:
     crop_seconds: float = 4.0  # random training crops; validation and test are scored at full length
     sampler: str = "paired"  # paired: originals with their reconstructions, class-balanced; random: plain shuffle
     use_reconstructions: bool = True  # False: train on original clips only (ablation a)
+    reconstructions: list | None = None  # keep only these paradigms' reconstructions in training (per-paradigm ablation)
     num_workers: int = 0
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
@@ -97,7 +98,7 @@ def _coerce(key: str, value, expected):
             return float(value)
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value
-        if option in (str, bool, dict) and isinstance(value, option):
+        if option in (str, bool, dict, list) and isinstance(value, option):
             return value
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
     raise ConfigError(f"config key '{key}' must be {names}, got {type(value).__name__} {value!r}")

@@ -46,6 +46,7 @@ def test_unknown_key_and_wrong_type_fail_with_the_key_name(tmp_path):
 def test_overrides_are_typed_and_nested():
     cfg = load_train_config(ROOT / "configs" / "tiny.yaml", ["training.max_steps=7", "model.overrides.aggregation=gated", "training.lr_head=1"])
     assert cfg.training.max_steps == 7 and cfg.model.overrides == {"aggregation": "gated"} and cfg.training.lr_head == 1.0
+    assert load_train_config(ROOT / "configs" / "tiny.yaml", ["data.reconstructions=[world]"]).data.reconstructions == ["world"]
 
 
 def _dataset_variant(tmp_path, mutate):
