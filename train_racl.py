@@ -262,6 +262,10 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
     extractor = default_feature_extractor()
     augmenter = Augmenter(AugmentConfig.from_dict(cfg.augment)) if cfg.augment else None
     train_attacks = set(train_split["attack"]) - {"-"}
+    if cfg.training.selection_metric == "eer_unseen" and not set(val_split["attack"]) - train_attacks - {"-"}:
+        # Decided before training, not at the first evaluation: a small validation split may hold no unseen system.
+        logger.warning("validation has no spoofs of attacks unseen in training: selecting the best model on pooled EER instead")
+        cfg.training.selection_metric = "eer"
 
     sampler = PairedBatchSampler(
         train_split["source_id"], train_split["label"], train_split["is_reconstructed"], cfg.training.per_device_batch_size,
@@ -463,7 +467,7 @@ def multi_seed(cfg: TrainConfig, seeds: list[int]) -> dict:
         runs[seed] = train(run)
     report = {"seeds": seeds, "runs": runs}
     for key in (f"validation_{cfg.training.selection_metric}",):
-        values = [r[key] for r in runs.values()]
+        values = [r.get(key, r.get("validation_eer")) for r in runs.values()]  # a run may fall back to pooled EER
         report[key] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
     tests = [r["test"]["eer"] for r in runs.values() if "test" in r]
     if len(tests) == len(seeds):
