@@ -225,9 +225,9 @@ def selection_value(scores: dict, metric: str, train_attacks: set[str]) -> dict:
     result = {"eer": eer, "threshold": threshold}
     unseen = np.array([lab == 0 or att not in train_attacks for lab, att in zip(scores["label"], scores["attack"])])
     if metric == "eer_unseen":
-        if not (scores["label"][unseen] == 1).any():
-            raise ConfigError("selection_metric 'eer_unseen' needs validation spoofs of attacks unseen in training; there are none")
-        result["eer_unseen"] = compute_eer(scores["score"][unseen], scores["label"][unseen])[0]
+        # train() checked that validation holds unseen spoofs; max_eval_samples may still leave none
+        has_unseen = (scores["label"][unseen] == 1).any()
+        result["eer_unseen"] = compute_eer(scores["score"][unseen], scores["label"][unseen])[0] if has_unseen else eer
     return result
 
 
@@ -262,7 +262,9 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
     extractor = default_feature_extractor()
     augmenter = Augmenter(AugmentConfig.from_dict(cfg.augment)) if cfg.augment else None
     train_attacks = set(train_split["attack"]) - {"-"}
-    if cfg.training.selection_metric == "eer_unseen" and not set(val_split["attack"]) - train_attacks - {"-"}:
+    if cfg.training.selection_metric == "eer_unseen" and not any(
+        label == 1 and attack not in train_attacks for label, attack in zip(val_split["label"], val_split["attack"])
+    ):
         # Decided before training, not at the first evaluation: a small validation split may hold no unseen system.
         logger.warning("validation has no spoofs of attacks unseen in training: selecting the best model on pooled EER instead")
         cfg.training.selection_metric = "eer"
