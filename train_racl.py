@@ -416,7 +416,7 @@ def finish(accelerator, cfg, state, val_split, test_split, train_attacks) -> dic
         else:  # a model below chance on validation: an inverted probability would mislead, keep the softmax
             logger.warning("calibration skipped: validation scores are anti-correlated with the labels (scale %.3g)", scale)
         summary["calibration"] = {"scale": model.config.calibration_scale, "bias": model.config.calibration_bias}
-    results = {"validation": {"eer": state.best_metric if cfg.training.selection_metric == "eer" else json.loads((best / "validation_scores.json").read_text())["eer"]}}
+    results = {"validation": {"eer": json.loads((best / "validation_scores.json").read_text())["eer"]}}
     if cfg.training.evaluate_test and test_split is not None:
         results["test"] = evaluate_test(model, extractor, test_split, cfg, train_attacks, best)
         summary["test"] = results["test"]
@@ -427,11 +427,8 @@ def finish(accelerator, cfg, state, val_split, test_split, train_attacks) -> dic
 
 
 def evaluate_test(model, extractor, test_split, cfg, train_attacks, best: Path) -> dict:
-    try:
-        from racl.evaluation import run_split_evaluation
-    except ImportError:  # the full report lives in racl.evaluation; fall back to the pooled EER
-        scores = validation_scores(model, extractor, test_split, cfg.training.eval_batch_size)
-        return {"eer": compute_eer(scores["score"], scores["label"])[0]}
+    from racl.evaluation import run_split_evaluation
+
     return run_split_evaluation(model, extractor, test_split, out_dir=Path(cfg.training.output_dir) / "test_report", seen_attacks=train_attacks)
 
 

@@ -30,7 +30,6 @@ import time
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 import yaml
 
