@@ -39,6 +39,7 @@ XLSR_300M_ARCHITECTURE = dict(
 )
 
 AGGREGATION_MODES = ("weighted", "gated", "attention", "last")
+FRONTENDS = ("wav2vec2", "sinc")
 ENH_NEGATIVES = ("reconstructed", "reconstructed_and_spoof")
 
 
@@ -47,6 +48,15 @@ class RACLConfig(PretrainedConfig):
     Configuration of [`RACLForAudioClassification`]: XLS-R + multi-layer aggregation + AASIST + RACL.
 
     Args:
+        frontend (`str`, *optional*, defaults to `"wav2vec2"`):
+            What turns the waveform into the (feature x time) map the AASIST head reads: `"wav2vec2"` (the
+            paper's XLS-R backbone + multi-layer aggregation) or `"sinc"` (AASIST's original raw-waveform
+            front-end: a fixed bank of mel-spaced sinc band-pass filters, no backbone; trains from scratch
+            in minutes on a CPU, used by the offline demo).
+        sinc_filters (`int`, *optional*, defaults to 70):
+            Number of sinc band-pass filters (the spectral axis of the AASIST map) with `frontend="sinc"`.
+        sinc_kernel_size (`int`, *optional*, defaults to 129):
+            Length in samples of each sinc filter (odd) with `frontend="sinc"`.
         backbone_config (`dict` or `Wav2Vec2Config`, *optional*):
             Architecture of the Wav2Vec2 backbone. Defaults to the XLS-R 300M architecture.
         backbone_name_or_path (`str`, *optional*, defaults to `"facebook/wav2vec2-xls-r-300m"`):
@@ -65,6 +75,9 @@ class RACLConfig(PretrainedConfig):
         aasist_encoder_channels (`list[list[int]]`, *optional*):
             `[in, out]` channels of each residual block of the encoder. Defaults to AASIST's
             `[[1, 32], [32, 32], [32, 64], [64, 64], [64, 64], [64, 64]]`.
+        aasist_block_pool (`int`, *optional*, defaults to 1):
+            Temporal max-pool at the end of every residual block: 1 for SSL features (50 frames/s), 3 in
+            AASIST's raw-waveform form, whose sinc map has 16 000 frames/s.
         aasist_gat_dims (`tuple[int, int]`, *optional*, defaults to `(64, 32)`):
             Output sizes of the spectral/temporal graph attention layers and of the heterogeneous layers.
         aasist_pool_ratios (`tuple[float, float, float]`, *optional*, defaults to `(0.5, 0.5, 0.5)`):
@@ -102,6 +115,9 @@ class RACLConfig(PretrainedConfig):
 
     def __init__(
         self,
+        frontend: str = "wav2vec2",
+        sinc_filters: int = 70,
+        sinc_kernel_size: int = 129,
         backbone_config: dict | Wav2Vec2Config | None = None,
         backbone_name_or_path: str | None = XLSR_300M,
         aggregation: str = "weighted",
@@ -109,6 +125,7 @@ class RACLConfig(PretrainedConfig):
         aasist_linear_dim: int = 128,
         aasist_first_pool: tuple[int, int] = (3, 3),
         aasist_encoder_channels: list[list[int]] | None = None,
+        aasist_block_pool: int = 1,
         aasist_gat_dims: tuple[int, int] = (64, 32),
         aasist_pool_ratios: tuple[float, float, float] = (0.5, 0.5, 0.5),
         aasist_temperatures: tuple[float, float, float] = (2.0, 2.0, 100.0),
@@ -133,6 +150,12 @@ class RACLConfig(PretrainedConfig):
             backbone_config = Wav2Vec2Config(**XLSR_300M_ARCHITECTURE)
         elif isinstance(backbone_config, dict):
             backbone_config = Wav2Vec2Config(**{k: v for k, v in backbone_config.items() if k != "model_type"})
+        if frontend not in FRONTENDS:
+            raise ValueError(f"frontend must be one of {FRONTENDS}, got {frontend!r}")
+        if sinc_kernel_size % 2 == 0 or sinc_kernel_size < 3:
+            raise ValueError(f"sinc_kernel_size must be odd and >= 3 (a symmetric filter), got {sinc_kernel_size}")
+        if aasist_block_pool < 1:
+            raise ValueError(f"aasist_block_pool must be >= 1, got {aasist_block_pool}")
         if aggregation not in AGGREGATION_MODES:
             raise ValueError(f"aggregation must be one of {AGGREGATION_MODES}, got {aggregation!r}")
         if racl_enh_negatives not in ENH_NEGATIVES:
@@ -142,6 +165,9 @@ class RACLConfig(PretrainedConfig):
         if score_hop_seconds <= 0 or score_window_seconds <= 0:
             raise ValueError("score_window_seconds and score_hop_seconds must be positive")
 
+        self.frontend = frontend
+        self.sinc_filters = sinc_filters
+        self.sinc_kernel_size = sinc_kernel_size
         self.backbone_config = backbone_config
         self.backbone_name_or_path = backbone_name_or_path
         self.aggregation = aggregation
@@ -149,6 +175,7 @@ class RACLConfig(PretrainedConfig):
         self.aasist_linear_dim = aasist_linear_dim
         self.aasist_first_pool = list(aasist_first_pool)
         self.aasist_encoder_channels = [list(c) for c in (aasist_encoder_channels or [[1, 32], [32, 32], [32, 64], [64, 64], [64, 64], [64, 64]])]
+        self.aasist_block_pool = aasist_block_pool
         self.aasist_gat_dims = list(aasist_gat_dims)
         self.aasist_pool_ratios = list(aasist_pool_ratios)
         self.aasist_temperatures = list(aasist_temperatures)
@@ -179,9 +206,25 @@ class RACLConfig(PretrainedConfig):
         return chans[0][0] != 1 or any(a[1] != b[0] for a, b in zip(chans, chans[1:]))
 
     @property
+    def spectral_dim(self) -> int:
+        """Height of the AASIST map: the sinc filters, or the projected SSL features."""
+        return self.sinc_filters if self.frontend == "sinc" else self.aasist_linear_dim
+
+    @property
     def num_spectral_nodes(self) -> int:
-        """Spectral nodes of the AASIST graph: the projected feature axis after the first pool."""
-        return self.aasist_linear_dim // self.aasist_first_pool[0]
+        """Spectral nodes of the AASIST graph: the map's feature axis after the first pool."""
+        return self.spectral_dim // self.aasist_first_pool[0]
+
+    @property
+    def min_input_samples(self) -> int:
+        """Shortest input the front-end accepts (400 samples for XLS-R's convolutions; one filter for sinc)."""
+        if self.frontend == "sinc":
+            return self.sinc_kernel_size
+        field, hop = 1, 1
+        for kernel, stride in zip(self.backbone_config.conv_kernel, self.backbone_config.conv_stride):
+            field += (kernel - 1) * hop
+            hop *= stride
+        return field
 
     @property
     def embedding_dim(self) -> int:
@@ -189,4 +232,4 @@ class RACLConfig(PretrainedConfig):
         return 5 * self.aasist_gat_dims[1]
 
 
-__all__ = ["RACLConfig", "XLSR_300M", "XLSR_300M_ARCHITECTURE"]
+__all__ = ["RACLConfig", "XLSR_300M", "XLSR_300M_ARCHITECTURE", "FRONTENDS"]

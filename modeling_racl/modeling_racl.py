@@ -1,5 +1,8 @@
 """RACL detector: Wav2Vec2/XLS-R backbone → multi-layer aggregation → AASIST graph head → 2 logits.
 
+``frontend="sinc"`` swaps the backbone + aggregation for AASIST's original raw-waveform front-end (a
+fixed mel-spaced sinc filter bank), for training from scratch where no pretrained XLS-R is at hand.
+
 Score polarity (DESIGN.md section 4): ``score = logit[bonafide] - logit[spoof]``, higher = more bona fide.
 
 Shapes are derived from the input, never from a fixed crop: any length works, and a padded batch
@@ -36,7 +39,8 @@ class RACLOutput(ModelOutput):
         embeddings: (batch, 5 * aasist_gat_dims[1]) readout vector the contrastive terms work on.
         hidden_states / attentions: the backbone's, when asked for.
         loss_cls / loss_std / loss_enh / loss_reg: the unweighted RACL terms, for logging.
-        layer_weights: (batch, L+1) how much each backbone layer contributed (aggregation diagnostics).
+        layer_weights: (batch, L+1) how much each backbone layer contributed (aggregation diagnostics; None
+            with the sinc front-end).
     """
 
     loss: torch.FloatTensor | None = None
@@ -113,6 +117,49 @@ class LayerAggregation(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------------
+# Sinc front-end (AASIST's raw-waveform form, after RawNet2): fixed band-pass filters, no backbone
+# --------------------------------------------------------------------------------------------------
+
+
+def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+def sinc_band_pass_filters(num_filters: int, kernel_size: int, sample_rate: int = 16_000) -> torch.Tensor:
+    """(num_filters, kernel_size) Hamming-windowed ideal band-pass filters, band edges equally spaced in mel
+    from 0 Hz to Nyquist: each filter is the difference of two windowed-sinc low-passes."""
+    nyquist_mel = 2595.0 * math.log10(1.0 + sample_rate / 2.0 / 700.0)
+    # Built on the CPU explicitly: transformers may construct the model under a meta-device context.
+    edges = mel_to_hz(torch.linspace(0.0, nyquist_mel, num_filters + 1, dtype=torch.float64, device="cpu"))
+    t = torch.arange(kernel_size, dtype=torch.float64, device="cpu") - (kernel_size - 1) / 2  # symmetric support, in samples
+
+    def low_pass(cutoff_hz: torch.Tensor) -> torch.Tensor:
+        normalised = 2.0 * cutoff_hz[:, None] / sample_rate
+        return normalised * torch.sinc(normalised * t[None, :])
+
+    window = torch.hamming_window(kernel_size, periodic=False, dtype=torch.float64, device="cpu")
+    return ((low_pass(edges[1:]) - low_pass(edges[:-1])) * window).float()
+
+
+class SincFrontend(nn.Module):
+    """Waveform (B, S) → |band-pass outputs| (B, S, num_filters): the (time x frequency) map AASIST reads.
+
+    The filters are fixed (as in AASIST) and stored as a buffer so a saved model carries them. "Same"
+    padding keeps one frame per sample, so the frame mask is the attention mask itself.
+    """
+
+    def __init__(self, num_filters: int, kernel_size: int):
+        super().__init__()
+        self.register_buffer("filters", sinc_band_pass_filters(num_filters, kernel_size).unsqueeze(1))
+
+    def forward(self, waveform: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if attention_mask is not None:
+            waveform = waveform * attention_mask.to(waveform.dtype)  # padding must be zeros, as when alone
+        bands = F.conv1d(waveform.unsqueeze(1), self.filters.to(waveform.dtype), padding=self.filters.shape[-1] // 2)
+        return bands.abs().transpose(1, 2)
+
+
+# --------------------------------------------------------------------------------------------------
 # AASIST head (Jung et al., 2022), in the SSL front-end form: residual encoder on the (feature x time)
 # map, spectral and temporal graph attention + graph pooling, heterogeneous stacking graph attention
 # with a master node, readout.
@@ -143,8 +190,9 @@ class ResidualBlock(nn.Module):
     pre-activation is used as the design intends.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, first: bool):
+    def __init__(self, in_channels: int, out_channels: int, first: bool, time_pool: int = 1):
         super().__init__()
+        self.time_pool = time_pool
         self.pre = nn.Identity() if first else nn.Sequential(nn.BatchNorm2d(in_channels), nn.SELU())
         self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=(2, 3), padding=(1, 1))
         self.mid = nn.Sequential(nn.BatchNorm2d(out_channels), nn.SELU())
@@ -153,12 +201,16 @@ class ResidualBlock(nn.Module):
             nn.Conv2d(in_channels, out_channels, kernel_size=(1, 3), padding=(0, 1)) if in_channels != out_channels else nn.Identity()
         )
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, time_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Re-zero padded frames before every conv: the convs then see exactly the zero padding they would
         # see on the clip alone.
+        mask = time_mask[:, None, None, :].to(x.dtype)
         out = self.conv1(self.pre(x) * mask)
         out = self.conv2(self.mid(out) * mask)
-        return (out + self.shortcut(x)) * mask
+        out = (out + self.shortcut(x)) * mask
+        if self.time_pool > 1:
+            return masked_max_pool(out, time_mask, (1, self.time_pool))
+        return out, time_mask
 
 
 def masked_batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor, node_mask: torch.Tensor | None) -> torch.Tensor:
@@ -267,7 +319,10 @@ class GraphPool(nn.Module):
 
 
 class AASISTHead(nn.Module):
-    """AASIST on aggregated SSL features (B, T, H) → readout embedding (B, 5 * gat_dims[1]) and 2 logits."""
+    """AASIST on a (B, T, H) feature sequence → readout embedding (B, 5 * gat_dims[1]) and 2 logits.
+
+    SSL features are first projected to ``aasist_linear_dim``; the sinc map is read as it is.
+    """
 
     def __init__(self, config: RACLConfig, in_dim: int):
         super().__init__()
@@ -279,9 +334,11 @@ class AASISTHead(nn.Module):
         enc_out = chans[-1][1]
 
         self.first_pool = tuple(config.aasist_first_pool)
-        self.projection = nn.Linear(in_dim, config.aasist_linear_dim)
+        self.projection = nn.Identity() if config.frontend == "sinc" else nn.Linear(in_dim, config.aasist_linear_dim)
         self.first_bn = nn.BatchNorm2d(1)
-        self.encoder = nn.ModuleList(ResidualBlock(c_in, c_out, first=i == 0) for i, (c_in, c_out) in enumerate(chans))
+        self.encoder = nn.ModuleList(
+            ResidualBlock(c_in, c_out, first=i == 0, time_pool=config.aasist_block_pool) for i, (c_in, c_out) in enumerate(chans)
+        )
         self.map_attention = nn.Sequential(
             nn.Conv2d(enc_out, config.aasist_attention_hidden, kernel_size=1),
             nn.SELU(),
@@ -304,10 +361,9 @@ class AASISTHead(nn.Module):
             frame_mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
         x = self.projection(features).transpose(1, 2).unsqueeze(1)  # (B, 1, linear_dim, T)
         x, time_mask = masked_max_pool(x, frame_mask, self.first_pool)
-        mask4d = time_mask[:, None, None, :].to(x.dtype)
-        x = F.selu(self.first_bn(x)) * mask4d
+        x = F.selu(self.first_bn(x)) * time_mask[:, None, None, :].to(x.dtype)
         for block in self.encoder:
-            x = block(x, mask4d)
+            x, time_mask = block(x, time_mask)
 
         weights = self.map_attention(x)  # (B, C, F, T)
         spectral = (x * masked_softmax(weights, time_mask[:, None, None, :], dim=-1)).sum(dim=-1)  # (B, C, F)
@@ -386,6 +442,8 @@ class RACLPreTrainedModel(PreTrainedModel):
         elif isinstance(module, AASISTHead):
             init.normal_(module.pos_spectral)
             init.normal_(module.masters)
+        elif isinstance(module, SincFrontend):
+            init.copy_(module.filters, sinc_band_pass_filters(*module.filters.shape[::2]).unsqueeze(1))
 
 
 class RACLForAudioClassification(RACLPreTrainedModel):
@@ -397,10 +455,15 @@ class RACLForAudioClassification(RACLPreTrainedModel):
 
     def __init__(self, config: RACLConfig):
         super().__init__(config)
-        bb = config.backbone_config
-        self.backbone = Wav2Vec2Model(bb)
-        self.aggregation = LayerAggregation(config.aggregation, bb.num_hidden_layers + 1, bb.hidden_size, config.aggregation_attention_dim)
-        self.head = AASISTHead(config, bb.hidden_size)
+        if config.frontend == "sinc":
+            self.backbone = SincFrontend(config.sinc_filters, config.sinc_kernel_size)
+            self.aggregation = None
+            self.head = AASISTHead(config, config.sinc_filters)
+        else:
+            bb = config.backbone_config
+            self.backbone = Wav2Vec2Model(bb)
+            self.aggregation = LayerAggregation(config.aggregation, bb.num_hidden_layers + 1, bb.hidden_size, config.aggregation_attention_dim)
+            self.head = AASISTHead(config, bb.hidden_size)
         self.loss_fn = RACLLoss(config)
         self.post_init()
 
@@ -411,6 +474,8 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         The backbone architecture must match ``config.backbone_config``; its dropout/masking settings are ours.
         """
         name = backbone_name_or_path or config.backbone_name_or_path
+        if config.frontend != "wav2vec2":
+            raise ValueError(f"frontend={config.frontend!r} has no pretrained backbone to load; use frontend='wav2vec2'")
         if not name:
             raise ValueError("no backbone checkpoint: set config.backbone_name_or_path or pass backbone_name_or_path")
         model = cls(config)
@@ -418,8 +483,11 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         return model
 
     def freeze_feature_encoder(self):
-        """Stop gradients through the convolutional feature encoder (common for SSL fine-tuning)."""
-        self.backbone.freeze_feature_encoder()
+        """Stop gradients through the convolutional feature encoder (common for SSL fine-tuning).
+
+        The sinc front-end's filters are fixed already: nothing to do there."""
+        if isinstance(self.backbone, Wav2Vec2Model):
+            self.backbone.freeze_feature_encoder()
 
     def freeze_backbone(self):
         """Train only the aggregation and the AASIST head."""
@@ -429,7 +497,22 @@ class RACLForAudioClassification(RACLPreTrainedModel):
     def frame_mask(self, num_frames: int, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
         if attention_mask is None:
             return None
+        if isinstance(self.backbone, SincFrontend):
+            return attention_mask.bool()  # one frame per sample
         return self.backbone._get_feature_vector_attention_mask(num_frames, attention_mask)
+
+    def features(self, input_values, attention_mask, output_attentions):
+        """Front-end pass → (features (B, T, H), frame mask, backbone output or None, layer weights or None)."""
+        if isinstance(self.backbone, SincFrontend):
+            features = self.backbone(input_values, attention_mask)
+            return features, self.frame_mask(features.shape[1], attention_mask), None, None
+        backbone_out = self.backbone(
+            input_values, attention_mask=attention_mask, output_hidden_states=True, output_attentions=output_attentions
+        )
+        layers = torch.stack(backbone_out.hidden_states, dim=1)  # (B, L+1, T, H): one pass, all layers
+        frame_mask = self.frame_mask(layers.shape[2], attention_mask)
+        features, layer_weights = self.aggregation(layers, frame_mask)
+        return features, frame_mask, backbone_out, layer_weights
 
     def forward(
         self,
@@ -453,12 +536,7 @@ class RACLForAudioClassification(RACLPreTrainedModel):
             restricts Lenh's negatives to an anchor's own reconstructions when given.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        backbone_out = self.backbone(
-            input_values, attention_mask=attention_mask, output_hidden_states=True, output_attentions=output_attentions
-        )
-        layers = torch.stack(backbone_out.hidden_states, dim=1)  # (B, L+1, T, H): one pass, all layers
-        frame_mask = self.frame_mask(layers.shape[2], attention_mask)
-        features, layer_weights = self.aggregation(layers, frame_mask)
+        features, frame_mask, backbone_out, layer_weights = self.features(input_values, attention_mask, output_attentions)
         embeddings, logits = self.head(features, frame_mask)
 
         losses = None
@@ -470,8 +548,8 @@ class RACLForAudioClassification(RACLPreTrainedModel):
             loss=None if losses is None else losses.loss,
             logits=logits,
             embeddings=embeddings,
-            hidden_states=backbone_out.hidden_states if want_hidden else None,
-            attentions=backbone_out.attentions if output_attentions else None,
+            hidden_states=backbone_out.hidden_states if want_hidden and backbone_out is not None else None,
+            attentions=backbone_out.attentions if output_attentions and backbone_out is not None else None,
             loss_cls=None if losses is None else losses.cls,
             loss_std=None if losses is None else losses.std,
             loss_enh=None if losses is None else losses.enh,
@@ -501,4 +579,4 @@ class RACLForAudioClassification(RACLPreTrainedModel):
 RACLConfig.register_for_auto_class()
 RACLForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
 
-__all__ = ["RACLOutput", "RACLPreTrainedModel", "RACLForAudioClassification", "LayerAggregation", "AASISTHead"]
+__all__ = ["RACLOutput", "RACLPreTrainedModel", "RACLForAudioClassification", "LayerAggregation", "AASISTHead", "SincFrontend"]

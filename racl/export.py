@@ -33,12 +33,21 @@ def default_feature_extractor() -> Wav2Vec2FeatureExtractor:
     )
 
 
+
+def front_end_sentence(config) -> str:
+    if config.frontend == "sinc":
+        return (f"AASIST's raw-waveform front-end ({config.sinc_filters} fixed mel-spaced sinc band-pass filters of "
+                f"{config.sinc_kernel_size} taps, no SSL backbone)")
+    source = config.backbone_name_or_path or "Wav2Vec2 trained from scratch"
+    return (f"XLS-R (`{source}` architecture, {config.backbone_config.num_hidden_layers} layers) with "
+            f"**{config.aggregation}** multi-layer aggregation")
+
 def model_card(config: RACLConfig, results: dict | None = None, repo_id: str | None = None, datasets: list[str] | None = None) -> str:
     """The model card: front matter (+ model-index from ``results``) and the text a user needs."""
     meta = {
         "library_name": "transformers",
         "pipeline_tag": "audio-classification",
-        "tags": ["audio-deepfake-detection", "anti-spoofing", "racl", "aasist", "xls-r", "custom_code"],
+        "tags": ["audio-deepfake-detection", "anti-spoofing", "racl", "aasist", "sinc" if config.frontend == "sinc" else "xls-r", "custom_code"],
         "license": "mit",
     }
     if datasets:
@@ -50,8 +59,7 @@ def model_card(config: RACLConfig, results: dict | None = None, repo_id: str | N
     body = f"""
 # RACL audio deepfake detector
 
-XLS-R (`{config.backbone_name_or_path or 'Wav2Vec2 trained from scratch'}` architecture, {config.backbone_config.num_hidden_layers} layers)
-with **{config.aggregation}** multi-layer aggregation, an AASIST graph-attention head, trained with
+{front_end_sentence(config)}, an AASIST graph-attention head, trained with
 Regularization-Assisted Contrastive Learning (RACL: cross-entropy + α·Lstd + β·Lenh + γ·Lreg with
 α={config.racl_alpha}, β={config.racl_beta}, γ={config.racl_gamma}) on reconstructed hard samples, after
 Cheng et al., *Diffusion Reconstruction towards Generalizable Audio Deepfake Detection* (2026).

@@ -53,15 +53,6 @@ def window_spans(num_samples: int, window: int, hop: int) -> list[tuple[int, int
     return [(s, s + window) for s in starts]
 
 
-def receptive_field(backbone_config) -> int:
-    """Samples the convolutional feature encoder needs for one frame (400 for XLS-R)."""
-    field, hop = 1, 1
-    for kernel, stride in zip(backbone_config.conv_kernel, backbone_config.conv_stride):
-        field += (kernel - 1) * hop
-        hop *= stride
-    return field
-
-
 def load_detector(name_or_path: str, device: str | torch.device | None = None):
     """Model + feature extractor from a folder or Hub id (remote code trusted: it is this project's)."""
     model = AutoModelForAudioClassification.from_pretrained(name_or_path, trust_remote_code=True)
@@ -80,7 +71,7 @@ class Scorer:
         self.window = int(SAMPLING_RATE * (window_seconds or model.config.score_window_seconds))
         self.hop = int(SAMPLING_RATE * (hop_seconds or model.config.score_hop_seconds))
         self.device = next(model.parameters()).device
-        self.min_samples = receptive_field(model.config.backbone_config)
+        self.min_samples = model.config.min_input_samples
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device=None, **kwargs) -> "Scorer":

@@ -13,11 +13,11 @@ from conftest import speech_like
 from racl.scoring import Scorer, format_results, window_spans
 
 
-def test_receptive_field_of_xlsr_is_400_samples():
+def test_shortest_input_is_the_front_end_receptive_field():
     from modeling_racl import RACLConfig
-    from racl.scoring import receptive_field
 
-    assert receptive_field(RACLConfig().backbone_config) == 400
+    assert RACLConfig().min_input_samples == 400  # XLS-R's convolutional feature encoder
+    assert RACLConfig(frontend="sinc", sinc_kernel_size=129).min_input_samples == 129
 
 
 def test_window_spans_cover_the_whole_clip():
