@@ -5,6 +5,10 @@ Variants, each trained with several seeds and scored on the held-out test split 
   (c) + Lstd                               (d) + Lenh                 (e) full RACL (+ Lreg)
 and (e) per reconstruction paradigm (training keeps only that paradigm's reconstructions).
 
+Runs go seed by seed (every variant with seed 0, then seed 1, ...), so an interrupted ablation still
+compares all variants. Each finished run leaves ``<out>/<variant>/seed-N/summary.json`` and is skipped
+when the command is run again; ``ablation.md``/``ablation.json`` are rewritten after every run.
+
     python -m racl.ablation [--config configs/demo.yaml] [--seeds 0 1 2] [--paradigms diffusion world] [--out outputs/ablation]
 """
 
@@ -13,30 +17,78 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_CONTRAST = ["model.overrides.racl_alpha=0", "model.overrides.racl_beta=0", "model.overrides.racl_gamma=0"]
+FULL_RACL = ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0.1", "model.overrides.racl_gamma=0.3"]
 VARIANTS = {
-    "a: CE, originals only": ["data.use_reconstructions=false", *NO_CONTRAST],
-    "b: CE, reconstructions as spoof": NO_CONTRAST,
-    "c: + Lstd": ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0", "model.overrides.racl_gamma=0"],
-    "d: + Lenh": ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0.1", "model.overrides.racl_gamma=0"],
-    "e: full RACL (+ Lreg)": ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0.1", "model.overrides.racl_gamma=0.3"],
+    "a": ("CE, originals only", ["data.use_reconstructions=false", *NO_CONTRAST]),
+    "b": ("CE, reconstructions as spoof", NO_CONTRAST),
+    "c": ("+ Lstd", ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0", "model.overrides.racl_gamma=0"]),
+    "d": ("+ Lenh", ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0.1", "model.overrides.racl_gamma=0"]),
+    "e": ("full RACL (+ Lreg)", FULL_RACL),
 }
+# Numbers reported per variant: test EER pooled, on original spoofs only, and on unseen systems (the headline).
+METRICS = {"pooled": ("eer",), "originals": ("originals", "eer"), "unseen": ("unseen", "eer")}
 
 
-def run_variant(name: str, overrides: list[str], args) -> dict:
-    slug = name.split(":")[0] if ":" in name else name
-    out = Path(args.out) / slug.replace(" ", "_").replace("/", "-")
-    cmd = [sys.executable, str(ROOT / "train_racl.py"), "--config", args.config, "--seeds", *map(str, args.seeds),
-           f"training.output_dir={out}", "training.report_to=none", *overrides]
-    proc = subprocess.run(cmd, cwd=ROOT)
-    if proc.returncode != 0:
-        return {"error": f"exit {proc.returncode}"}
-    return json.loads((out / "multi_seed.json").read_text())
+def all_runs(paradigms: list[str]) -> dict[str, tuple[str, list[str]]]:
+    runs = dict(VARIANTS)
+    for paradigm in paradigms:
+        runs[f"e-{paradigm}"] = (f"full RACL, {paradigm} reconstructions only", [*FULL_RACL, f"data.reconstructions=[{paradigm}]"])
+    return runs
+
+
+def run_one(key: str, overrides: list[str], seed: int, args) -> Path:
+    """Train + test one (variant, seed) unless its summary exists; returns the summary path."""
+    out = Path(args.out) / key / f"seed-{seed}"
+    summary = out / "summary.json"
+    if not summary.exists():
+        cmd = [sys.executable, str(ROOT / "train_racl.py"), "--config", args.config, f"training.seed={seed}",
+               f"training.output_dir={out}", "training.report_to=none", *overrides]
+        if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+            print(f"ablation: {key} seed {seed} failed (see its output above); going on", file=sys.stderr)
+    return summary
+
+
+def _metric(test: dict, path: tuple[str, ...]) -> float | None:
+    value = test
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def collect(out: Path, runs: dict, seeds: list[int]) -> dict:
+    """Per variant: the finished seeds and mean ± std of each metric over them."""
+    results = {}
+    for key, (label, _) in runs.items():
+        tests = {}
+        for seed in seeds:
+            path = out / key / f"seed-{seed}" / "summary.json"
+            if path.exists() and (test := json.loads(path.read_text()).get("test")):
+                tests[seed] = test
+        entry = {"label": label, "seeds_done": sorted(tests)}
+        for name, metric_path in METRICS.items():
+            values = [v for t in tests.values() if (v := _metric(t, metric_path)) is not None]
+            if values:
+                entry[name] = {"values": values, "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+        results[key] = entry
+    return results
+
+
+def markdown(results: dict, config: str, seeds: list[int]) -> str:
+    def cell(entry, name):
+        return f"{100 * entry[name]['mean']:.1f} ± {100 * entry[name]['std']:.1f}" if name in entry else "-"
+
+    lines = [f"Ablation on `{config}`, seeds {seeds}, {datetime.date.today()}: test-split EER (%), mean ± std over the seeds done", "",
+             "| variant | seeds done | pooled | original spoofs only | unseen systems |", "|---|---|---|---|---|"]
+    for key, entry in results.items():
+        lines.append(f"| ({key}) {entry['label']} | {len(entry['seeds_done'])} | {cell(entry, 'pooled')} | {cell(entry, 'originals')} | {cell(entry, 'unseen')} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,21 +96,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(ROOT / "configs" / "demo.yaml"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--paradigms", nargs="*", default=["diffusion", "world"], help="training paradigms for the per-paradigm runs of (e)")
+    parser.add_argument("--variants", nargs="*", help="run only these keys (a b c d e e-diffusion ...); default all")
     parser.add_argument("--out", default="outputs/ablation")
     args = parser.parse_args(argv)
-    runs = dict(VARIANTS)
-    for paradigm in args.paradigms:
-        runs[f"e, {paradigm} only"] = [*VARIANTS["e: full RACL (+ Lreg)"], f"data.reconstructions=[{paradigm}]"]
-    results = {name: run_variant(name, overrides, args) for name, overrides in runs.items()}
-    lines = [f"Ablation on `{args.config}`, seeds {args.seeds}, {datetime.date.today()}: test-split EER (%) mean ± std", "",
-             "| variant | test EER (%) |", "|---|---|"]
-    for name, r in results.items():
-        cell = f"{100 * r['test_eer']['mean']:.2f} ± {100 * r['test_eer']['std']:.2f}" if "test_eer" in r else r.get("error", "n/a")
-        lines.append(f"| {name} | {cell} |")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "ablation.json").write_text(json.dumps(results, indent=2, default=float))
-    (Path(args.out) / "ablation.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    runs = all_runs(args.paradigms)
+    if args.variants:
+        unknown = sorted(set(args.variants) - set(runs))
+        if unknown:
+            parser.error(f"unknown variants {unknown}; choose from {sorted(runs)}")
+        runs = {k: v for k, v in runs.items() if k in args.variants}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        for key, (_, overrides) in runs.items():
+            run_one(key, overrides, seed, args)
+            results = collect(out, runs, args.seeds)
+            (out / "ablation.json").write_text(json.dumps(results, indent=2))
+            (out / "ablation.md").write_text(markdown(results, args.config, args.seeds))
+    print((out / "ablation.md").read_text())
     return 0
 
 

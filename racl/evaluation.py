@@ -435,6 +435,8 @@ def summarize(table: ScoreTable, asv_scores=None, seen_attacks: Iterable[str] | 
     - ``per_attack``: original (not reconstructed) spoofs of each attack vs all bona fide;
     - ``per_reconstruction``: reconstructed clips (of bona fide and of spoof sources) of each
       paradigm vs all bona fide;
+    - ``originals``: original (not reconstructed) spoofs vs all bona fide, the number comparable to
+      ASVspoof-style test sets, which hold no reconstructions; ``None`` when there are none;
     - ``seen`` / ``unseen`` (when ``seen_attacks`` and/or ``seen_paradigms``, what training saw, are
       given): spoofs whose generators were all seen / not all seen, vs all bona fide; ``None``
       where no such spoof exists. ``headline`` is the unseen EER when there is one, else pooled;
@@ -459,6 +461,8 @@ def summarize(table: ScoreTable, asv_scores=None, seen_attacks: Iterable[str] | 
         "seen_paradigms": sorted(seen_paradigms) if seen_paradigms is not None else None,
         "seen": None, "unseen": None, "min_tdcf": None,
     }
+    original_spoofs = (y == SPOOF) & ~table.is_reconstructed
+    out["originals"] = _eer_entry(s, y, (y == BONAFIDE) | original_spoofs) if original_spoofs.any() else None
     if seen_attacks is not None or seen_paradigms is not None:
         seen = _seen_spoofs(table, seen_attacks, seen_paradigms)
         unseen = (y == SPOOF) & ~seen
@@ -498,6 +502,7 @@ def report_markdown(summary: dict, calibration: dict | None = None, title: str =
         ["bona fide / spoof", f"{summary['n_bonafide']} / {summary['n_spoof']}"],
         ["unreadable (excluded)", summary["n_unreadable"]],
         ["EER pooled (%)", f"{summary['eer_percent']:.2f}"],
+        ["EER on original spoofs only (%)", _pct(summary.get("originals"))],
         ["EER on seen systems (%)", _pct(summary["seen"])],
         ["EER on unseen systems (%)", _pct(summary["unseen"])],
         ["min t-DCF", "-" if summary["min_tdcf"] is None else f"{summary['min_tdcf']:.4f}"],
@@ -721,8 +726,8 @@ def _prepare_data(args):
 def _print_summary(summary: dict, out: Path) -> None:
     print(f"clips: {summary['n_clips']} ({summary['n_bonafide']} bona fide, {summary['n_spoof']} spoof), unreadable: {summary['n_unreadable']}")
     print(f"EER pooled: {summary['eer_percent']:.2f} %")
-    for key, label in (("seen", "seen systems"), ("unseen", "unseen systems")):
-        if summary[key]:
+    for key, label in (("originals", "original spoofs only"), ("seen", "seen systems"), ("unseen", "unseen systems")):
+        if summary.get(key):
             print(f"EER {label}: {summary[key]['eer_percent']:.2f} %")
     if summary["min_tdcf"] is not None:
         print(f"min t-DCF: {summary['min_tdcf']:.4f}")

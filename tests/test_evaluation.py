@@ -178,6 +178,9 @@ def test_summarize_equals_metrics(test_table):
     for paradigm, members in {"hifigan": ["rb1h", "rsA1h"], "world": ["rb2w"]}.items():
         keep = bona | np.isin(ids, members)
         assert summary["per_reconstruction"][paradigm]["eer"] == pytest.approx(compute_eer(s[keep], y[keep])[0])
+    originals = bona | np.isin(ids, ["sA1", "sA2", "sB1"])  # original spoofs only, no reconstructions
+    assert summary["originals"]["eer"] == pytest.approx(compute_eer(s[originals], y[originals])[0])
+    assert summary["originals"]["n_spoof"] == 3
     assert summary["seen"] is None and summary["headline"]["name"] == "EER pooled"
     assert (summary["n_clips"], summary["n_bonafide"], summary["n_spoof"]) == (9, 3, 6)
 
