@@ -199,9 +199,11 @@ def stage_report(ctx) -> dict:
     times = {name: info.get("_seconds") for name, info in stages.items()}
     results = stages["evaluate"]["results"]
     lines += ["## Test split (unseen speakers, unseen TTS systems, unseen Griffin-Lim paradigm)", ""]
-    lines += [f"- pooled EER: **{100 * results['eer']:.2f} %**"]
+    lines += [f"- pooled EER (TTS spoofs and reconstructions of real speech): **{100 * results['eer']:.2f} %**"]
     if results.get("unseen"):
         lines += [f"- unseen systems EER (headline): **{100 * results['unseen']['eer']:.2f} %**"]
+    if results.get("originals"):
+        lines += [f"- original TTS spoofs only (no reconstructions, as in ASVspoof-style test sets): **{100 * results['originals']['eer']:.2f} %**"]
     for key in ("per_attack", "per_reconstruction"):
         if results.get(key):
             lines += ["", f"| {key.replace('_', ' ')} | EER (%) |", "|---|---|"]
@@ -212,6 +214,7 @@ def stage_report(ctx) -> dict:
         lines += ["", "## Offline diffusion reconstructor quality", "", "```json", json.dumps(stages["diffusion"]["quality"], indent=2), "```"]
     lines += ["", "## Corpus", "", "```json", json.dumps(stages["corpus"]["counts"], indent=2), "```"]
     lines += ["", "## Stage wall times (s)", "", *[f"- {k}: {v:.0f}" for k, v in times.items() if v is not None]]
+    lines += [f"- total: {sum(v for v in times.values() if v is not None):.0f}"]
     lines += ["", "Plots: `eval/det.png`, `eval/score_hist.png`, `eval/embeddings.png`. Model folder: `model/`."]
     (ctx.out / "report.md").write_text("\n".join(lines) + "\n")
     return {"report": str(ctx.out / "report.md")}
