@@ -173,7 +173,8 @@ def stage_dataset(ctx) -> dict:
 
 
 def stage_train(ctx) -> dict:
-    overrides = [f"data.path={ctx.out / 'data'}", f"training.output_dir={ctx.out / 'run'}"]
+    # The evaluate stage scores the test split (with plots and the shortcut check): not twice.
+    overrides = [f"data.path={ctx.out / 'data'}", f"training.output_dir={ctx.out / 'run'}", "training.evaluate_test=false"]
     if ctx.quick:
         overrides += ["training.max_steps=20", "training.eval_every_steps=10", "training.save_every_steps=10"]
     resume = ["--resume", "latest"] if list((ctx.out / "run" / "checkpoints").glob("step-*")) else []
