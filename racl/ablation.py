@@ -82,9 +82,18 @@ def collect(out: Path, runs: dict, seeds: list[int]) -> dict:
 
 def markdown(results: dict, config: str, seeds: list[int]) -> str:
     def cell(entry, name):
-        return f"{100 * entry[name]['mean']:.1f} ± {100 * entry[name]['std']:.1f}" if name in entry else "-"
+        if name not in entry:
+            return "-"
+        if len(entry[name]["values"]) == 1:  # one seed: no spread to show
+            return f"{100 * entry[name]['mean']:.1f}"
+        return f"{100 * entry[name]['mean']:.1f} ± {100 * entry[name]['std']:.1f}"
 
-    lines = [f"Ablation on `{config}`, seeds {seeds}, {datetime.date.today()}: test-split EER (%), mean ± std over the seeds done", "",
+    try:  # name the config as the README's command does, not by where this checkout lives
+        config = str(Path(config).resolve().relative_to(ROOT))
+    except ValueError:
+        pass
+
+    lines = [f"Ablation on `{config}`, seeds {seeds}, {datetime.date.today()}: test-split EER (%), mean ± std over the seeds done (one seed: its value)", "",
              "| variant | seeds done | pooled | original spoofs only | unseen systems |", "|---|---|---|---|---|"]
     for key, entry in results.items():
         lines.append(f"| ({key}) {entry['label']} | {len(entry['seeds_done'])} | {cell(entry, 'pooled')} | {cell(entry, 'originals')} | {cell(entry, 'unseen')} |")
