@@ -16,6 +16,17 @@ TINY_CONFIG = ROOT / "configs" / "model" / "tiny.json"
 SR = 16_000
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module (tiny models run faster on one thread than on two shared cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_config():
     from modeling_racl import RACLConfig

@@ -86,13 +86,7 @@ def dataset_dir(tmp_path_factory, test_split):
     return root
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # the tiny model's forward is far faster on one thread than on two contended cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -40,13 +40,7 @@ FAST = dict(steps=4, batch_size=2, patch_frames=16, holdout=1, eval_seconds=0.6,
 SENTENCES = ["Dobrý den, jak se máte?", "Ryby plavou v moři.", "Tohle je zkouška řeči.", "Kde je ten klíč?"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """One intra-op thread: faster than two on small shared CPUs. Restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _espeak(text: str, path) -> np.ndarray:
