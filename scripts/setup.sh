@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # Installs everything racl needs on a fresh Debian machine: system packages, then a virtual
 # environment with the pinned Python stack (setup.cfg). Safe to rerun: it skips what is there.
+#   bash scripts/setup.sh        everything: the demo, the Space, the tests (browser included)
+#   bash scripts/setup.sh demo   only what the main job (`make demo`) needs: no browser, no gradio, no pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-all}
+case "$MODE" in
+  all) EXTRAS="demo,space,dev" ;;
+  demo) EXTRAS="demo" ;;
+  *) echo "racl setup: unknown mode '$MODE' (use: all, demo)" >&2; exit 2 ;;
+esac
+PY=${PYTHON:-python3}
 
 APT_PACKAGES=(
   ffmpeg sox                                   # torchcodec's decoders (datasets' Audio), format conversion
   espeak-ng festival                           # offline TTS spoofers
   festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph
   fillets-ng-data-cs fillets-ng-data-nl        # real Czech / Dutch dialogue of the demo corpus
-  chromium                                     # the Space's browser test
 )
+[ "$MODE" = demo ] || APT_PACKAGES+=(chromium)   # the Space's browser test
+# Debian splits venv/ensurepip out of python3; other Pythons (pyenv, conda) carry it.
+"$PY" -c "import ensurepip, venv" 2>/dev/null || APT_PACKAGES+=(python3-venv)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -28,16 +39,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-PY=${PYTHON:-python3}
-stamp=.venv/.racl-installed
 want=$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-16)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
-fi
+for done_mode in all "$MODE"; do  # a full install also serves the demo
+  if [ -f ".venv/.racl-installed-$done_mode" ] && [ "$(cat ".venv/.racl-installed-$done_mode")" = "$want" ]; then
+    exit 0
+  fi
+done
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 # torch first and exactly: torchaudio 2.11 does not guard against another torch (DESIGN.md section 9)
 .venv/bin/pip install -q torch==2.14.1 torchaudio==2.11.0 torchcodec==0.17.0
-.venv/bin/pip install -q -e ".[demo,space,dev]"
-echo "$want" > "$stamp"
+.venv/bin/pip install -q -e ".[$EXTRAS]"
+echo "$want" > ".venv/.racl-installed-$MODE"
 echo "racl setup: environment ready in .venv"

@@ -7,7 +7,7 @@ import yaml
 from conftest import ROOT, make_tiny_dataset
 
 
-def test_ablation_runs_variants_and_skips_finished_ones(tmp_path, monkeypatch):
+def test_ablation_runs_variants_skips_finished_ones_and_resumes_interrupted_ones(tmp_path, monkeypatch, capfd):
     from racl import ablation
 
     data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=2, seconds=0.4)
@@ -37,3 +37,10 @@ def test_ablation_runs_variants_and_skips_finished_ones(tmp_path, monkeypatch):
     stamps = {key: path.stat().st_mtime_ns for key, path in summaries.items()}
     assert ablation.main(args) == 0  # everything finished: nothing is retrained
     assert {key: path.stat().st_mtime_ns for key, path in summaries.items()} == stamps
+
+    # An interrupted run (checkpoints, no summary) goes on from its last checkpoint instead of restarting.
+    summaries["e-smooth"].unlink()
+    capfd.readouterr()
+    assert ablation.main(args) == 0
+    assert "resumed from" in capfd.readouterr().err
+    assert summaries["e-smooth"].exists() and summaries["a"].stat().st_mtime_ns == stamps["a"]
