@@ -20,8 +20,10 @@ APT_PACKAGES=(
   fillets-ng-data-cs fillets-ng-data-nl        # real Czech / Dutch dialogue of the demo corpus
 )
 [ "$MODE" = demo ] || APT_PACKAGES+=(chromium)   # the Space's browser test
-# Debian splits venv/ensurepip out of python3; other Pythons (pyenv, conda) carry it.
-"$PY" -c "import ensurepip, venv" 2>/dev/null || APT_PACKAGES+=(python3-venv)
+# Debian's python3 makes venvs only with python3-venv (ensurepip's wheels); other Pythons carry them.
+if [ ! -e .venv ]; then
+  "$PY" -m venv .venv >/dev/null 2>&1 || { rm -rf .venv; APT_PACKAGES+=(python3-venv); }  # only the half-made one
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -45,7 +47,11 @@ for done_mode in all "$MODE"; do  # a full install also serves the demo
     exit 0
   fi
 done
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
+[ -e .venv ] || "$PY" -m venv .venv
+if [ ! -x .venv/bin/pip ]; then
+  echo "racl setup: .venv exists but has no pip; add pip to it or remove it (rm -r .venv), then rerun" >&2
+  exit 1
+fi
 .venv/bin/pip install -q --upgrade pip
 # torch first and exactly: torchaudio 2.11 does not guard against another torch (DESIGN.md section 9)
 .venv/bin/pip install -q torch==2.14.1 torchaudio==2.11.0 torchcodec==0.17.0
