@@ -8,7 +8,7 @@ and (e) per reconstruction paradigm (training keeps only that paradigm's reconst
 Runs go seed by seed (every variant with seed 0, then seed 1, ...), so an interrupted ablation still
 compares all variants. Each finished run leaves ``<out>/<variant>/seed-N/summary.json`` and is skipped
 when the command is run again; an interrupted run resumes from its last checkpoint (bit-exact on CPU);
-``ablation.md``/``ablation.json`` are rewritten after every run.
+``ablation.md``/``ablation.json`` are rewritten after every run (``--tables-only`` just rewrites them).
 
 The recipe is ``configs/ablation.yaml``: the demo's training recipe with a longer schedule, kept apart
 so that the demo's budget can change without invalidating finished ablation runs.
@@ -36,8 +36,10 @@ VARIANTS = {
     "d": ("+ Lenh", ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0.1", "model.overrides.racl_gamma=0"]),
     "e": ("full RACL (+ Lreg)", FULL_RACL),
 }
-# Numbers reported per variant: test EER pooled, on original spoofs only, and on unseen systems (the headline).
+# Numbers reported per variant: test EER pooled, on original spoofs only, and on unseen systems (the headline);
+# then one EER per reconstruction paradigm of the test split, keyed RECONSTRUCTION + paradigm.
 METRICS = {"pooled": ("eer",), "originals": ("originals", "eer"), "unseen": ("unseen", "eer")}
+RECONSTRUCTION = "reconstruction:"
 
 
 def all_runs(paradigms: list[str]) -> dict[str, tuple[str, list[str]]]:
@@ -78,7 +80,9 @@ def collect(out: Path, runs: dict, seeds: list[int]) -> dict:
             if path.exists() and (test := json.loads(path.read_text()).get("test")):
                 tests[seed] = test
         entry = {"label": label, "seeds_done": sorted(tests)}
-        for name, metric_path in METRICS.items():
+        paradigms = sorted({name for t in tests.values() for name in t.get("per_reconstruction", {})})
+        metrics = {**METRICS, **{f"{RECONSTRUCTION}{name}": ("per_reconstruction", name, "eer") for name in paradigms}}
+        for name, metric_path in metrics.items():
             values = [v for t in tests.values() if (v := _metric(t, metric_path)) is not None]
             if values:
                 entry[name] = {"values": values, "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
@@ -103,6 +107,12 @@ def markdown(results: dict, config: str, seeds: list[int]) -> str:
              "| variant | seeds done | pooled | original spoofs only | unseen systems |", "|---|---|---|---|---|"]
     for key, entry in results.items():
         lines.append(f"| ({key}) {entry['label']} | {len(entry['seeds_done'])} | {cell(entry, 'pooled')} | {cell(entry, 'originals')} | {cell(entry, 'unseen')} |")
+    paradigms = sorted({name[len(RECONSTRUCTION):] for entry in results.values() for name in entry if name.startswith(RECONSTRUCTION)})
+    if paradigms:
+        lines += ["", "Per reconstruction paradigm of the test split (EER %, its reconstructions against the real clips):", "",
+                  "| variant | " + " | ".join(paradigms) + " |", "|---|" + "---|" * len(paradigms)]
+        for key, entry in results.items():
+            lines.append(f"| ({key}) | " + " | ".join(cell(entry, RECONSTRUCTION + name) for name in paradigms) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -111,23 +121,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(ROOT / "configs" / "ablation.yaml"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--paradigms", nargs="*", default=["diffusion", "world"], help="training paradigms for the per-paradigm runs of (e)")
-    parser.add_argument("--variants", nargs="*", help="run only these keys (a b c d e e-diffusion ...); default all")
+    parser.add_argument("--variants", nargs="*", help="train only these keys (a b c d e e-diffusion ...); default all. "
+                        "The tables always cover every variant with finished runs")
+    parser.add_argument("--tables-only", action="store_true", help="train nothing: rewrite ablation.md/json from the finished runs")
     parser.add_argument("--out", default="outputs/ablation")
     args = parser.parse_args(argv)
     runs = all_runs(args.paradigms)
+    to_train = runs
     if args.variants:
         unknown = sorted(set(args.variants) - set(runs))
         if unknown:
             parser.error(f"unknown variants {unknown}; choose from {sorted(runs)}")
-        runs = {k: v for k, v in runs.items() if k in args.variants}
+        to_train = {k: v for k, v in runs.items() if k in args.variants}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for seed in args.seeds:
-        for key, (_, overrides) in runs.items():
+
+    def write_tables():
+        results = collect(out, runs, args.seeds)
+        (out / "ablation.json").write_text(json.dumps(results, indent=2))
+        (out / "ablation.md").write_text(markdown(results, args.config, args.seeds))
+
+    write_tables()
+    for seed in [] if args.tables_only else args.seeds:
+        for key, (_, overrides) in to_train.items():
             run_one(key, overrides, seed, args)
-            results = collect(out, runs, args.seeds)
-            (out / "ablation.json").write_text(json.dumps(results, indent=2))
-            (out / "ablation.md").write_text(markdown(results, args.config, args.seeds))
+            write_tables()
     print((out / "ablation.md").read_text())
     return 0
 

@@ -33,6 +33,9 @@ def test_ablation_runs_variants_skips_finished_ones_and_resumes_interrupted_ones
     assert results["a"]["seeds_done"] == [0] and "pooled" in results["e-smooth"]
     table = (out / "ablation.md").read_text()
     assert "| (a) CE, originals only | 1 |" in table and "(e-smooth)" in table
+    per_paradigm = table.split("Per reconstruction paradigm")[1]  # one column per paradigm of the test split
+    assert "| variant | smooth |" in per_paradigm and "| (e-smooth) | " in per_paradigm
+    assert results["e-smooth"]["reconstruction:smooth"]["values"][0] == json.loads(summaries["e-smooth"].read_text())["test"]["per_reconstruction"]["smooth"]["eer"]
 
     stamps = {key: path.stat().st_mtime_ns for key, path in summaries.items()}
     assert ablation.main(args) == 0  # everything finished: nothing is retrained
@@ -44,3 +47,13 @@ def test_ablation_runs_variants_skips_finished_ones_and_resumes_interrupted_ones
     assert ablation.main(args) == 0
     assert "resumed from" in capfd.readouterr().err
     assert summaries["e-smooth"].exists() and summaries["a"].stat().st_mtime_ns == stamps["a"]
+
+    # --tables-only trains nothing and rebuilds the tables from every finished run, whatever --variants says.
+    (out / "ablation.md").unlink()
+    stamps = {key: path.stat().st_mtime_ns for key, path in summaries.items()}
+    tables_only = ["--config", str(config), "--seeds", "0", "--paradigms", "smooth", "--variants", "b", "--tables-only", "--out", str(out)]
+    assert ablation.main(tables_only) == 0
+    assert {key: path.stat().st_mtime_ns for key, path in summaries.items()} == stamps
+    assert not (out / "b").exists()
+    table = (out / "ablation.md").read_text()
+    assert "| (a) CE, originals only | 1 |" in table and "| (b) CE, reconstructions as spoof | 0 |" in table
