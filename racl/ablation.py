@@ -136,10 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    def write_tables():
-        results = collect(out, runs, args.seeds)
+    def write_tables():  # every finished seed, not only this call's: a partial rerun never narrows the tables
+        finished = {int(path.parent.name.split("-")[1]) for path in out.glob("*/seed-*/summary.json")}
+        seeds = sorted(set(args.seeds) | finished)
+        results = collect(out, runs, seeds)
         (out / "ablation.json").write_text(json.dumps(results, indent=2))
-        (out / "ablation.md").write_text(markdown(results, args.config, args.seeds))
+        (out / "ablation.md").write_text(markdown(results, args.config, seeds))
 
     write_tables()
     for seed in [] if args.tables_only else args.seeds:
