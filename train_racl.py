@@ -287,6 +287,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
         ckpt = latest_checkpoint(out_dir) if resume == "latest" else Path(resume)
         if ckpt is None:
             raise ConfigError(f"--resume latest: no checkpoint under {out_dir / 'checkpoints'}")
+        check_same_model(cfg, out_dir)
         accelerator.load_state(str(ckpt))
         logger.info("resumed from %s at step %d", ckpt, state.step)
     if accelerator.is_main_process:
@@ -377,6 +378,20 @@ def evaluate_and_keep_best(accelerator, model, extractor, val_split, cfg, state,
             export_model_folder(accelerator.unwrap_model(model), best, extractor, results={"validation": {"eer": result["eer"]}})
             (best / "validation_scores.json").write_text(json.dumps({"step": state.step, **result, "selection_metric": cfg.training.selection_metric}, indent=2))
     accelerator.wait_for_everyone()
+
+
+def check_same_model(cfg: TrainConfig, out_dir: Path):
+    """Refuse to resume a run whose checkpoints hold another model (its weights would not load, or load wrongly)."""
+    saved = out_dir / "train_config.json"
+    if not saved.exists():
+        return
+    before, now = json.loads(saved.read_text()).get("model", {}), cfg.to_dict()["model"]
+    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    if changed:
+        raise ConfigError(
+            f"--resume: {out_dir} holds a run of another model (model.{', model.'.join(changed)} changed); "
+            "set another training.output_dir or delete that folder to start afresh"
+        )
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:

@@ -4,7 +4,9 @@ Uses the training script's own data path (``ClipDataset`` → ``PairedBatchSampl
 crop → augmentation → feature extractor) and model step, on a generated dataset in the build's
 Parquet layout, so what it measures is what ``train_racl.py`` does.
 
-    python benchmarks/bench_train.py [--steps 30] [--batch 8] [--num-workers 0 2] [--model-config configs/model/tiny.json]
+    python benchmarks/bench_train.py [--steps 30] [--batch 8] [--num-workers 0 2] [--model-config configs/model/tiny.json ...]
+
+With several model configs, every one is measured in the same run and its speed is printed relative to the first.
 """
 
 from __future__ import annotations
@@ -74,16 +76,20 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--crop-seconds", type=float, default=1.0)
     parser.add_argument("--num-workers", type=int, nargs="+", default=[0, 2])
-    parser.add_argument("--model-config", default=str(ROOT / "configs" / "model" / "tiny.json"))
+    parser.add_argument("--model-config", nargs="+", default=[str(ROOT / "configs" / "model" / "tiny.json")])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         make_tiny_dataset(tmp, clips_per_speaker=8, seconds=2.0)
         split = datasets.load_dataset(tmp)["train"].cast_column("audio", datasets.Audio(decode=False))
-        print(f"model: {Path(args.model_config).name}; batch {args.batch} x {args.crop_seconds:g} s crops; {args.steps} steps; torch threads {torch.get_num_threads()}")
-        print(f"{'DataLoader workers':<20}{'samples/s':>12}{'data wait share':>18}{'peak RSS growth (MiB)':>24}")
+        print(f"batch {args.batch} x {args.crop_seconds:g} s crops; {args.steps} steps; torch threads {torch.get_num_threads()}")
+        print(f"{'model':<24}{'DataLoader workers':>20}{'samples/s':>12}{'vs first':>10}{'data wait share':>18}{'peak RSS growth (MiB)':>24}")
+        first: dict[int, float] = {}
         for workers in args.num_workers:
-            r = run(split, args.model_config, args.steps, args.batch, workers, args.crop_seconds)
-            print(f"{workers:<20}{r['samples_per_s']:>12.1f}{100 * r['wait_share']:>17.1f}%{r['peak_rss_growth_mib']:>24.0f}")
+            for model_config in args.model_config:
+                r = run(split, model_config, args.steps, args.batch, workers, args.crop_seconds)
+                ratio = r["samples_per_s"] / first.setdefault(workers, r["samples_per_s"])
+                print(f"{Path(model_config).name:<24}{workers:>20}{r['samples_per_s']:>12.1f}{ratio:>9.2f}x"
+                      f"{100 * r['wait_share']:>17.1f}%{r['peak_rss_growth_mib']:>24.0f}")
         print("target: data wait share < 10 %")
 
 

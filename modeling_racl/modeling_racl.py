@@ -1,7 +1,8 @@
 """RACL detector: Wav2Vec2/XLS-R backbone → multi-layer aggregation → AASIST graph head → 2 logits.
 
 ``frontend="sinc"`` swaps the backbone + aggregation for AASIST's original raw-waveform front-end (a
-fixed mel-spaced sinc filter bank), for training from scratch where no pretrained XLS-R is at hand.
+fixed mel-spaced sinc filter bank), ``frontend="filterbank"`` for log filterbank energies of a short-time
+Fourier transform: both train from scratch where no pretrained XLS-R is at hand.
 
 Score polarity (DESIGN.md section 4): ``score = logit[bonafide] - logit[spoof]``, higher = more bona fide.
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import torchaudio
 from torch import nn
 from transformers import PreTrainedModel, Wav2Vec2Model
 from transformers import initialization as init
@@ -40,7 +42,7 @@ class RACLOutput(ModelOutput):
         hidden_states / attentions: the backbone's, when asked for.
         loss_cls / loss_std / loss_enh / loss_reg: the unweighted RACL terms, for logging.
         layer_weights: (batch, L+1) how much each backbone layer contributed (aggregation diagnostics; None
-            with the sinc front-end).
+            without an SSL backbone).
     """
 
     loss: torch.FloatTensor | None = None
@@ -157,6 +159,47 @@ class SincFrontend(nn.Module):
             waveform = waveform * attention_mask.to(waveform.dtype)  # padding must be zeros, as when alone
         bands = F.conv1d(waveform.unsqueeze(1), self.filters.to(waveform.dtype), padding=self.filters.shape[-1] // 2)
         return bands.abs().transpose(1, 2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Filterbank front-end: log energies of fixed linear- or mel-spaced filters on a short-time spectrum
+# --------------------------------------------------------------------------------------------------
+
+
+def filterbank_matrix(scale: str, n_fft: int, num_bins: int, sample_rate: int = 16_000) -> torch.Tensor:
+    """(n_fft // 2 + 1, num_bins) triangular filters from 0 Hz to Nyquist (torchaudio's, linear or mel spaced)."""
+    n_freqs = n_fft // 2 + 1
+    with torch.device("cpu"):  # transformers may construct the model under a meta-device context
+        if scale == "linear":
+            return torchaudio.functional.linear_fbanks(n_freqs, 0.0, sample_rate / 2, num_bins, sample_rate)
+        return torchaudio.functional.melscale_fbanks(n_freqs, 0.0, sample_rate / 2, num_bins, sample_rate, norm=None, mel_scale="htk")
+
+
+class FilterbankFrontend(nn.Module):
+    """Waveform (B, S) → log filterbank energies (B, frames, num_bins): the (time x frequency) map AASIST reads.
+
+    Frames are not centred (no edge padding): a frame exists only where a whole window fits, so the frames
+    of a clip inside a zero-padded batch are exactly those of the clip alone, and ``frame_mask`` marks them.
+    """
+
+    def __init__(self, scale: str, n_fft: int, hop: int, num_bins: int):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+        # A periodic Hann window is a view into a longer one: cloned, or safetensors refuses the shared storage.
+        self.register_buffer("window", torch.hann_window(n_fft, device="cpu").clone())
+        self.register_buffer("filters", filterbank_matrix(scale, n_fft, num_bins))
+
+    def forward(self, waveform: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        spec = torch.stft(waveform, self.n_fft, self.hop, window=self.window.to(waveform.dtype), center=False, return_complex=True)
+        power = spec.real.square() + spec.imag.square()  # (B, freqs, frames)
+        return torch.log(power.transpose(1, 2) @ self.filters.to(power.dtype) + 1e-6)
+
+    def frame_mask(self, num_frames: int, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+        if attention_mask is None:
+            return None
+        lengths = attention_mask.sum(dim=1)
+        starts = torch.arange(num_frames, device=attention_mask.device) * self.hop
+        return starts[None, :] + self.n_fft <= lengths[:, None]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,7 +364,7 @@ class GraphPool(nn.Module):
 class AASISTHead(nn.Module):
     """AASIST on a (B, T, H) feature sequence → readout embedding (B, 5 * gat_dims[1]) and 2 logits.
 
-    SSL features are first projected to ``aasist_linear_dim``; the sinc map is read as it is.
+    SSL features are first projected to ``aasist_linear_dim``; the sinc and filterbank maps are read as they are.
     """
 
     def __init__(self, config: RACLConfig, in_dim: int):
@@ -334,7 +377,7 @@ class AASISTHead(nn.Module):
         enc_out = chans[-1][1]
 
         self.first_pool = tuple(config.aasist_first_pool)
-        self.projection = nn.Identity() if config.frontend == "sinc" else nn.Linear(in_dim, config.aasist_linear_dim)
+        self.projection = nn.Linear(in_dim, config.aasist_linear_dim) if config.frontend == "wav2vec2" else nn.Identity()
         self.first_bn = nn.BatchNorm2d(1)
         self.encoder = nn.ModuleList(
             ResidualBlock(c_in, c_out, first=i == 0, time_pool=config.aasist_block_pool) for i, (c_in, c_out) in enumerate(chans)
@@ -444,6 +487,10 @@ class RACLPreTrainedModel(PreTrainedModel):
             init.normal_(module.masters)
         elif isinstance(module, SincFrontend):
             init.copy_(module.filters, sinc_band_pass_filters(*module.filters.shape[::2]).unsqueeze(1))
+        elif isinstance(module, FilterbankFrontend):
+            config = self.config
+            init.copy_(module.window, torch.hann_window(config.filterbank_n_fft))
+            init.copy_(module.filters, filterbank_matrix(config.filterbank_scale, config.filterbank_n_fft, config.filterbank_bins))
 
 
 class RACLForAudioClassification(RACLPreTrainedModel):
@@ -459,6 +506,10 @@ class RACLForAudioClassification(RACLPreTrainedModel):
             self.backbone = SincFrontend(config.sinc_filters, config.sinc_kernel_size)
             self.aggregation = None
             self.head = AASISTHead(config, config.sinc_filters)
+        elif config.frontend == "filterbank":
+            self.backbone = FilterbankFrontend(config.filterbank_scale, config.filterbank_n_fft, config.filterbank_hop, config.filterbank_bins)
+            self.aggregation = None
+            self.head = AASISTHead(config, config.filterbank_bins)
         else:
             bb = config.backbone_config
             self.backbone = Wav2Vec2Model(bb)
@@ -485,7 +536,7 @@ class RACLForAudioClassification(RACLPreTrainedModel):
     def freeze_feature_encoder(self):
         """Stop gradients through the convolutional feature encoder (common for SSL fine-tuning).
 
-        The sinc front-end's filters are fixed already: nothing to do there."""
+        The sinc and filterbank front-ends are fixed already: nothing to do there."""
         if isinstance(self.backbone, Wav2Vec2Model):
             self.backbone.freeze_feature_encoder()
 
@@ -499,11 +550,13 @@ class RACLForAudioClassification(RACLPreTrainedModel):
             return None
         if isinstance(self.backbone, SincFrontend):
             return attention_mask.bool()  # one frame per sample
+        if isinstance(self.backbone, FilterbankFrontend):
+            return self.backbone.frame_mask(num_frames, attention_mask)
         return self.backbone._get_feature_vector_attention_mask(num_frames, attention_mask)
 
     def features(self, input_values, attention_mask, output_attentions):
         """Front-end pass → (features (B, T, H), frame mask, backbone output or None, layer weights or None)."""
-        if isinstance(self.backbone, SincFrontend):
+        if not isinstance(self.backbone, Wav2Vec2Model):
             features = self.backbone(input_values, attention_mask)
             return features, self.frame_mask(features.shape[1], attention_mask), None, None
         backbone_out = self.backbone(
@@ -579,4 +632,4 @@ class RACLForAudioClassification(RACLPreTrainedModel):
 RACLConfig.register_for_auto_class()
 RACLForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
 
-__all__ = ["RACLOutput", "RACLPreTrainedModel", "RACLForAudioClassification", "LayerAggregation", "AASISTHead", "SincFrontend"]
+__all__ = ["RACLOutput", "RACLPreTrainedModel", "RACLForAudioClassification", "LayerAggregation", "AASISTHead", "SincFrontend", "FilterbankFrontend"]

@@ -10,8 +10,9 @@ compares all variants. Each finished run leaves ``<out>/<variant>/seed-N/summary
 when the command is run again; an interrupted run resumes from its last checkpoint (bit-exact on CPU);
 ``ablation.md``/``ablation.json`` are rewritten after every run (``--tables-only`` just rewrites them).
 
-The recipe is ``configs/ablation.yaml``: the demo's training recipe with a longer schedule, kept apart
-so that the demo's budget can change without invalidating finished ablation runs.
+The default recipe is ``configs/ablation.yaml`` (AASIST's sinc front-end, 500 steps), kept apart so that
+finished ablation runs stay valid whatever the demo's recipe becomes; ``--config configs/demo.yaml --out
+outputs/ablation-filterbank`` runs the same variants on the demo's filterbank recipe.
 
     python -m racl.ablation [--config configs/ablation.yaml] [--seeds 0 1 2] [--paradigms diffusion world] [--out outputs/ablation]
 """

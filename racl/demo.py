@@ -35,6 +35,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("check", "corpus", "diffusion", "dataset", "train", "evaluate", "report")
+# What each stage writes under --out: `--from STAGE` removes these so that the stage really starts afresh
+# (an interrupted stage, by contrast, resumes from what it left).
+STAGE_OUTPUTS = {"corpus": ["corpus"], "diffusion": ["diffusion"], "dataset": ["data"], "train": ["run"], "evaluate": ["eval", "model"], "report": ["report.md"]}
 MIN_FREE_GB = 4.0
 
 
@@ -257,10 +260,22 @@ class Context:
             raise DemoError(f"step failed (exit {proc.returncode}): {' '.join(cmd)}; rerun `make demo` to resume once fixed")
 
 
+def forget_stages(ctx: Context, first: str):
+    """Mark ``first`` and every later stage as not done and remove what they wrote."""
+    for stage in STAGES[STAGES.index(first):]:
+        (ctx.stage_dir / f"{stage}.json").unlink(missing_ok=True)
+        for name in STAGE_OUTPUTS.get(stage, []):
+            path = ctx.out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="racl-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="outputs/demo")
-    parser.add_argument("--from", dest="from_stage", choices=STAGES, help="rerun this stage and the ones after it")
+    parser.add_argument("--from", dest="from_stage", choices=STAGES, help="rerun this stage and the ones after it from scratch (their outputs are removed first)")
     parser.add_argument("--quick", action="store_true", help="a few clips per speaker and a few steps: checks the pipeline, not the model")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--corpus-config", default="configs/demo_corpus.yaml")
@@ -270,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ctx = Context(args)
     if args.from_stage:
-        for stage in STAGES[STAGES.index(args.from_stage):]:
-            (ctx.stage_dir / f"{stage}.json").unlink(missing_ok=True)
+        forget_stages(ctx, args.from_stage)
     start_all = time.time()
     try:
         for stage in STAGES:

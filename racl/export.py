@@ -38,6 +38,9 @@ def front_end_sentence(config) -> str:
     if config.frontend == "sinc":
         return (f"AASIST's raw-waveform front-end ({config.sinc_filters} fixed mel-spaced sinc band-pass filters of "
                 f"{config.sinc_kernel_size} taps, no SSL backbone)")
+    if config.frontend == "filterbank":
+        return (f"a filterbank front-end ({config.filterbank_bins} {config.filterbank_scale}-spaced log filterbank energies of a "
+                f"{config.filterbank_n_fft}-sample STFT every {config.filterbank_hop} samples, no SSL backbone)")
     source = config.backbone_name_or_path or "Wav2Vec2 trained from scratch"
     return (f"XLS-R (`{source}` architecture, {config.backbone_config.num_hidden_layers} layers) with "
             f"**{config.aggregation}** multi-layer aggregation")
@@ -47,7 +50,7 @@ def model_card(config: RACLConfig, results: dict | None = None, repo_id: str | N
     meta = {
         "library_name": "transformers",
         "pipeline_tag": "audio-classification",
-        "tags": ["audio-deepfake-detection", "anti-spoofing", "racl", "aasist", "sinc" if config.frontend == "sinc" else "xls-r", "custom_code"],
+        "tags": ["audio-deepfake-detection", "anti-spoofing", "racl", "aasist", "xls-r" if config.frontend == "wav2vec2" else config.frontend, "custom_code"],
         "license": "mit",
     }
     if datasets:

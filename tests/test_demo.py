@@ -51,6 +51,20 @@ def test_too_little_disk_space_is_a_clear_message(tmp_path, monkeypatch):
         demo.stage_check(demo.Context(Args(tmp_path / "out", tiny_corpus_config(tmp_path))))
 
 
+def test_rerun_from_a_stage_removes_its_outputs_and_later_ones_only(tmp_path):
+    ctx = demo.Context(Args(tmp_path / "out", tiny_corpus_config(tmp_path)))
+    for stage, names in demo.STAGE_OUTPUTS.items():
+        ctx.mark(stage, {})
+        for path in (ctx.out / name for name in names):
+            if path.suffix:
+                path.write_text("written by the stage")
+            else:
+                path.mkdir(parents=True)
+    demo.forget_stages(ctx, "train")
+    assert [s for s in demo.STAGES if ctx.done(s) is not None] == ["corpus", "diffusion", "dataset"]
+    assert sorted(p.name for p in ctx.out.iterdir()) == ["corpus", "data", "diffusion", "stages"]
+
+
 @pytest.mark.slow
 @needs_corpus
 def test_whole_demo_on_a_tiny_slice(tmp_path):

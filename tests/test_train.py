@@ -163,6 +163,12 @@ def test_killed_run_resumed_matches_uninterrupted_run(tmp_path, tiny_dataset_dir
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
+def test_resuming_a_run_of_another_model_is_refused_by_name(finished_run, tiny_dataset_dir):
+    proc = run_train([f"data.path={tiny_dataset_dir}", f"training.output_dir={finished_run}",
+                      f"model.config={ROOT / 'configs' / 'model' / 'tiny_sinc.json'}", *FAST, "--resume", "latest"])
+    assert proc.returncode != 0 and "holds a run of another model (model.config changed)" in proc.stderr
+
+
 @pytest.mark.slow
 def test_two_process_cpu_training_completes_and_loss_decreases(tmp_path, tiny_dataset_dir):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
