@@ -5,6 +5,7 @@ crop → augmentation → feature extractor) and model step, on a generated data
 Parquet layout, so what it measures is what ``train_racl.py`` does.
 
     python benchmarks/bench_train.py [--steps 30] [--batch 8] [--num-workers 0 2] [--model-config configs/model/tiny.json ...]
+                                     [--augment-from configs/demo.yaml]
 
 With several model configs, every one is measured in the same run and its speed is printed relative to the first.
 """
@@ -32,16 +33,20 @@ from racl import SAMPLING_RATE  # noqa: E402
 from racl.augment import AugmentConfig, Augmenter  # noqa: E402
 from racl.export import default_feature_extractor  # noqa: E402
 from racl.sampler import PairedBatchSampler  # noqa: E402
+from racl.train_config import load_train_config  # noqa: E402
 
 
-def run(split, model_config: str, steps: int, batch: int, workers: int, crop_seconds: float) -> dict:
+DEFAULT_AUGMENT = {"rawboost_prob": 0.5, "noise_prob": 0.3, "rir_prob": 0.3}
+
+
+def run(split, model_config: str, steps: int, batch: int, workers: int, crop_seconds: float, augment: dict) -> dict:
     torch.manual_seed(0)
     model = RACLForAudioClassification(RACLConfig.from_json_file(model_config)).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     sampler = PairedBatchSampler(split["source_id"], split["label"], split["is_reconstructed"], batch)
     loader = torch.utils.data.DataLoader(train_racl.ClipDataset(split), batch_sampler=sampler, collate_fn=train_racl.collate,
                                          num_workers=workers, persistent_workers=workers > 0)
-    augmenter = Augmenter(AugmentConfig.from_dict({"rawboost_prob": 0.5, "noise_prob": 0.3, "rir_prob": 0.3}))
+    augmenter = Augmenter(AugmentConfig.from_dict(augment))
     extractor = default_feature_extractor()
     crop = int(crop_seconds * SAMPLING_RATE)
     wait = compute = 0.0
@@ -77,16 +82,18 @@ def main():
     parser.add_argument("--crop-seconds", type=float, default=1.0)
     parser.add_argument("--num-workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--model-config", nargs="+", default=[str(ROOT / "configs" / "model" / "tiny.json")])
+    parser.add_argument("--augment-from", help="a training YAML whose augment section to use (default: heavier than the demo's, %s)" % DEFAULT_AUGMENT)
     args = parser.parse_args()
+    augment = load_train_config(args.augment_from).augment if args.augment_from else DEFAULT_AUGMENT
     with tempfile.TemporaryDirectory() as tmp:
         make_tiny_dataset(tmp, clips_per_speaker=8, seconds=2.0)
         split = datasets.load_dataset(tmp)["train"].cast_column("audio", datasets.Audio(decode=False))
-        print(f"batch {args.batch} x {args.crop_seconds:g} s crops; {args.steps} steps; torch threads {torch.get_num_threads()}")
+        print(f"batch {args.batch} x {args.crop_seconds:g} s crops; {args.steps} steps; augment {augment}; torch threads {torch.get_num_threads()}")
         print(f"{'model':<24}{'DataLoader workers':>20}{'samples/s':>12}{'vs first':>10}{'data wait share':>18}{'peak RSS growth (MiB)':>24}")
         first: dict[int, float] = {}
         for workers in args.num_workers:
             for model_config in args.model_config:
-                r = run(split, model_config, args.steps, args.batch, workers, args.crop_seconds)
+                r = run(split, model_config, args.steps, args.batch, workers, args.crop_seconds, augment)
                 ratio = r["samples_per_s"] / first.setdefault(workers, r["samples_per_s"])
                 print(f"{Path(model_config).name:<24}{workers:>20}{r['samples_per_s']:>12.1f}{ratio:>9.2f}x"
                       f"{100 * r['wait_share']:>17.1f}%{r['peak_rss_growth_mib']:>24.0f}")

@@ -489,7 +489,7 @@ class RACLPreTrainedModel(PreTrainedModel):
             init.copy_(module.filters, sinc_band_pass_filters(*module.filters.shape[::2]).unsqueeze(1))
         elif isinstance(module, FilterbankFrontend):
             config = self.config
-            init.copy_(module.window, torch.hann_window(config.filterbank_n_fft))
+            init.copy_(module.window, torch.hann_window(config.filterbank_n_fft, device="cpu"))
             init.copy_(module.filters, filterbank_matrix(config.filterbank_scale, config.filterbank_n_fft, config.filterbank_bins))
 
 

@@ -39,7 +39,7 @@ def front_end_sentence(config) -> str:
         return (f"AASIST's raw-waveform front-end ({config.sinc_filters} fixed mel-spaced sinc band-pass filters of "
                 f"{config.sinc_kernel_size} taps, no SSL backbone)")
     if config.frontend == "filterbank":
-        return (f"a filterbank front-end ({config.filterbank_bins} {config.filterbank_scale}-spaced log filterbank energies of a "
+        return (f"A filterbank front-end ({config.filterbank_bins} {config.filterbank_scale}-spaced log filterbank energies of a "
                 f"{config.filterbank_n_fft}-sample STFT every {config.filterbank_hop} samples, no SSL backbone)")
     source = config.backbone_name_or_path or "Wav2Vec2 trained from scratch"
     return (f"XLS-R (`{source}` architecture, {config.backbone_config.num_hidden_layers} layers) with "
