@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import nn
 from transformers import PreTrainedModel, Wav2Vec2Model
 from transformers import initialization as init
@@ -167,12 +166,22 @@ class SincFrontend(nn.Module):
 
 
 def filterbank_matrix(scale: str, n_fft: int, num_bins: int, sample_rate: int = 16_000) -> torch.Tensor:
-    """(n_fft // 2 + 1, num_bins) triangular filters from 0 Hz to Nyquist (torchaudio's, linear or mel spaced)."""
-    n_freqs = n_fft // 2 + 1
-    with torch.device("cpu"):  # transformers may construct the model under a meta-device context
-        if scale == "linear":
-            return torchaudio.functional.linear_fbanks(n_freqs, 0.0, sample_rate / 2, num_bins, sample_rate)
-        return torchaudio.functional.melscale_fbanks(n_freqs, 0.0, sample_rate / 2, num_bins, sample_rate, norm=None, mel_scale="htk")
+    """(n_fft // 2 + 1, num_bins) triangular filters from 0 Hz to Nyquist, linear or mel (HTK) spaced.
+
+    The same triangles as torchaudio's ``linear_fbanks`` / ``melscale_fbanks(norm=None)`` (tested equal), written
+    here because the Hub remote code may import only torch and transformers.
+    """
+    # Built on the CPU explicitly: transformers may construct the model under a meta-device context.
+    bin_hz = torch.linspace(0, sample_rate // 2, n_fft // 2 + 1, device="cpu")
+    if scale == "linear":
+        edges = torch.linspace(0.0, sample_rate / 2, num_bins + 2, device="cpu")
+    else:
+        edges = mel_to_hz(torch.linspace(0.0, 2595.0 * math.log10(1.0 + sample_rate / 2 / 700.0), num_bins + 2, device="cpu"))
+    width = edges.diff()
+    offset = edges[None, :] - bin_hz[:, None]  # (freqs, num_bins + 2)
+    rising = -offset[:, :-2] / width[:-1]
+    falling = offset[:, 2:] / width[1:]
+    return torch.clamp(torch.minimum(rising, falling), min=0.0)
 
 
 class FilterbankFrontend(nn.Module):

@@ -55,6 +55,20 @@ def test_filterbank_bins_cover_the_spectrum_in_order(scale):
         assert widths.max() - widths.min() <= 2  # linear: equal resolution
 
 
+@pytest.mark.parametrize("n_fft,num_bins", [(512, 60), (400, 40), (256, 16)])
+def test_filterbanks_equal_torchaudios(n_fft, num_bins):
+    # Written out because the remote code imports only torch and transformers; torchaudio is the reference.
+    import torchaudio
+
+    n_freqs = n_fft // 2 + 1
+    reference = {
+        "linear": torchaudio.functional.linear_fbanks(n_freqs, 0.0, SR / 2, num_bins, SR),
+        "mel": torchaudio.functional.melscale_fbanks(n_freqs, 0.0, SR / 2, num_bins, SR, norm=None, mel_scale="htk"),
+    }
+    for scale, expected in reference.items():
+        torch.testing.assert_close(filterbank_matrix(scale, n_fft, num_bins), expected, atol=0, rtol=0)
+
+
 @pytest.mark.parametrize("tone_hz", [300.0, 1000.0, 3000.0, 6000.0])
 def test_a_tone_peaks_in_the_filterbank_bin_centred_nearest_to_it(tone_hz):
     frontend = FilterbankFrontend("linear", n_fft=512, hop=160, num_bins=40)
