@@ -236,6 +236,8 @@ def selection_value(scores: dict, metric: str, train_attacks: set[str]) -> dict:
 
 def train(cfg: TrainConfig, resume: str | None = None) -> dict:
     out_dir = Path(cfg.training.output_dir)
+    if resume:
+        check_same_model(cfg, out_dir)  # before loading any data or model: a wrong folder fails at once
     mixed = cfg.training.mixed_precision
     if mixed == "fp16" and not torch.cuda.is_available():
         mixed = "no"  # fp16 autocast needs a GPU
@@ -287,7 +289,6 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
         ckpt = latest_checkpoint(out_dir) if resume == "latest" else Path(resume)
         if ckpt is None:
             raise ConfigError(f"--resume latest: no checkpoint under {out_dir / 'checkpoints'}")
-        check_same_model(cfg, out_dir)
         accelerator.load_state(str(ckpt))
         logger.info("resumed from %s at step %d", ckpt, state.step)
     if accelerator.is_main_process:

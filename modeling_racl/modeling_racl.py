@@ -159,6 +159,10 @@ class SincFrontend(nn.Module):
         bands = F.conv1d(waveform.unsqueeze(1), self.filters.to(waveform.dtype), padding=self.filters.shape[-1] // 2)
         return bands.abs().transpose(1, 2)
 
+    @staticmethod
+    def frame_mask(num_frames: int, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+        return None if attention_mask is None else attention_mask.bool()  # one frame per sample
+
 
 # --------------------------------------------------------------------------------------------------
 # Filterbank front-end: log energies of fixed linear- or mel-spaced filters on a short-time spectrum
@@ -555,12 +559,10 @@ class RACLForAudioClassification(RACLPreTrainedModel):
             p.requires_grad = False
 
     def frame_mask(self, num_frames: int, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+        if not isinstance(self.backbone, Wav2Vec2Model):  # the scratch front-ends know their own frames
+            return self.backbone.frame_mask(num_frames, attention_mask)
         if attention_mask is None:
             return None
-        if isinstance(self.backbone, SincFrontend):
-            return attention_mask.bool()  # one frame per sample
-        if isinstance(self.backbone, FilterbankFrontend):
-            return self.backbone.frame_mask(num_frames, attention_mask)
         return self.backbone._get_feature_vector_attention_mask(num_frames, attention_mask)
 
     def features(self, input_values, attention_mask, output_attentions):
