@@ -32,20 +32,20 @@ SILENCE_DB = -50.0
 EPS = 1e-10
 
 
-def _frames(wave: np.ndarray) -> np.ndarray:
+def frames(wave: np.ndarray, frame: int = FRAME, hop: int = HOP) -> np.ndarray:
+    """(n, frame) windows every ``hop`` samples; a clip shorter than one frame is zero-extended to one."""
     wave = np.asarray(wave, dtype=np.float64)
-    if wave.size < FRAME:
-        wave = np.pad(wave, (0, FRAME - wave.size))
-    n = 1 + (wave.size - FRAME) // HOP
-    return np.lib.stride_tricks.sliding_window_view(wave, FRAME)[::HOP][:n]
+    if wave.size < frame:
+        wave = np.pad(wave, (0, frame - wave.size))
+    return np.lib.stride_tricks.sliding_window_view(wave, frame)[::hop]
 
 
 def _frame_db(wave: np.ndarray) -> np.ndarray:
-    return 10 * np.log10(np.mean(_frames(wave) ** 2, axis=1) + EPS)
+    return 10 * np.log10(np.mean(frames(wave) ** 2, axis=1) + EPS)
 
 
 def _power_spectrum(wave: np.ndarray) -> np.ndarray:
-    return np.abs(np.fft.rfft(_frames(wave) * np.hanning(FRAME), axis=1)) ** 2 + EPS
+    return np.abs(np.fft.rfft(frames(wave) * np.hanning(FRAME), axis=1)) ** 2 + EPS
 
 
 def spectral_flatness(wave: np.ndarray, sr: int = SR) -> float:

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from .shortcut_check import _decode, _load_dataset
+from .shortcut_check import _decode, _load_dataset, frames
 
 SR = 16_000
 N_FFT = 512
@@ -40,11 +40,7 @@ def _mel_matrix() -> np.ndarray:
 
 def log_spectral_statistics(wave: np.ndarray, mel: np.ndarray) -> dict[str, np.ndarray]:
     """Per-bin mean, std and mean |frame-to-frame change| of the log (mel / linear) power spectrogram."""
-    wave = np.asarray(wave, dtype=np.float64)
-    if wave.size < N_FFT:
-        wave = np.pad(wave, (0, N_FFT - wave.size))
-    frames = np.lib.stride_tricks.sliding_window_view(wave, N_FFT)[::HOP]
-    power = np.abs(np.fft.rfft(frames * np.hanning(N_FFT), axis=1)) ** 2
+    power = np.abs(np.fft.rfft(frames(wave, N_FFT, HOP) * np.hanning(N_FFT), axis=1)) ** 2
     out = {}
     for name, spectrogram in (("mel", power @ mel), ("linear", power)):
         log = np.log(spectrogram + EPS)
@@ -105,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-pairs", type=int, default=200, help="per group, a seeded subsample (0 = all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.folds < 2 or args.max_pairs < 0:
+        parser.error(f"--folds must be at least 2 (got {args.folds}) and --max-pairs at least 0 (got {args.max_pairs})")
 
     ds = _load_dataset(args.dataset_dir, args.split)
     missing = {"utt_id", "label", "reconstruction", "is_reconstructed", "source_id"} - set(ds.column_names)

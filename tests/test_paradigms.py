@@ -279,6 +279,8 @@ def test_phasevocoder_rate():
     """At rate 1 the phase vocoder is the identity (refused); a larger tempo change leaves a larger trace."""
     with pytest.raises(ValueError, match="rate must be > 0 and not 1"):
         get_reconstructor("phasevocoder", rate=1.0)
+    with pytest.raises(ValueError, match="hop_length <= n_fft"):
+        get_reconstructor("phasevocoder", hop_length=1024)
     clip = synthetic_speech(1.0, SR, seed=3)
     mild, strong = (get_reconstructor("phasevocoder", rate=r)(clip) for r in (1.05, 1.5))
     assert relative_difference(mild, clip) < relative_difference(strong, clip)

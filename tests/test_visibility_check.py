@@ -79,3 +79,9 @@ def test_cli_refuses_a_dataset_without_pairs(tmp_path):
     _write_dataset(tmp_path, with_pair_columns=False)
     with pytest.raises(SystemExit, match="missing columns: source_id"):
         visibility_check.main([str(tmp_path)])
+
+
+def test_cli_refuses_fewer_than_two_folds(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        visibility_check.main([str(tmp_path), "--folds", "1"])
+    assert "--folds must be at least 2" in capsys.readouterr().err

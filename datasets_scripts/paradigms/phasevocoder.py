@@ -30,12 +30,14 @@ class PhaseVocoderReconstructor(Reconstructor):
         super().__init__(**kwargs)
         if not rate > 0 or math.isclose(rate, 1.0):
             raise ValueError(f"phasevocoder: rate must be > 0 and not 1 (1 is the identity), got {rate}")
+        if not 0 < hop_length <= n_fft:
+            raise ValueError(f"phasevocoder: need 0 < hop_length <= n_fft, got hop_length={hop_length}, n_fft={n_fft}")
         self.rate, self.n_fft, self.hop_length = float(rate), int(n_fft), int(hop_length)
         self.window = torch.hann_window(self.n_fft)
         # The expected phase advance of each bin over one hop (what the vocoder subtracts and adds back).
         self.phase_advance = torch.linspace(0, math.pi * self.hop_length, self.n_fft // 2 + 1)[:, None]
         self.length_tolerance = 0  # the inverse STFT is asked for the exact input length
-        self.to(device)
+        self.to(device)  # recorded only: at 0.004x real time on one core the vocoder runs on the CPU anywhere
 
     def _one(self, wave):
         # The centred STFT reflect-pads n_fft/2: clips shorter than a window are zero-extended first.
