@@ -90,6 +90,7 @@ class BuildConfig:
     paradigms: list[ParadigmSpec] = field(default_factory=list)
     splits: SplitSpec = field(default_factory=SplitSpec)
     finalize: bool = False
+    before_reconstruction: bool = False
     max_seconds: float | None = None
     seed: int = 0
     shard_size: int = 200
@@ -112,7 +113,7 @@ TOP_KEYS = {"name", "description", "output_dir", "sources", "paradigms", "splits
 SOURCE_KEYS = {"corpus", "root", "split", "options", "max_clips", "assign_split"}
 PARADIGM_KEYS = {"name", "options", "apply_to", "batch_size"}
 SPLIT_KEYS = {"by", "validation", "test", "seed", "test_only_attacks", "test_only_paradigms", "source_split_map"}
-POSTPROCESS_KEYS = {"finalize"}
+POSTPROCESS_KEYS = {"finalize", "before_reconstruction"}
 
 
 def _fail(where: str, key: str, problem: str):
@@ -240,11 +241,16 @@ def parse_config(raw, where: str = "config") -> BuildConfig:
         _fail(where, "paradigms", f"each paradigm may appear once (its name is the utt_id suffix), got {names}")
     seed = _typed(where, "seed", raw.get("seed", 0), "int")
     postprocess = _check_keys(where, "postprocess", raw.get("postprocess") or {}, POSTPROCESS_KEYS)
+    finalize = _typed(where, "postprocess.finalize", postprocess.get("finalize", False), "bool")
+    before = _typed(where, "postprocess.before_reconstruction", postprocess.get("before_reconstruction", False), "bool")
+    if before and not finalize:
+        _fail(where, "postprocess.before_reconstruction", "needs `finalize: true` (it moves part of that processing)")
     return BuildConfig(
         sources=[_parse_source(where, i, s) for i, s in enumerate(sources)],
         paradigms=paradigms,
         splits=_parse_splits(where, raw.get("splits") or {}, seed, names),
-        finalize=_typed(where, "postprocess.finalize", postprocess.get("finalize", False), "bool"),
+        finalize=finalize,
+        before_reconstruction=before,
         max_seconds=_typed(where, "max_seconds", raw.get("max_seconds"), "number", none=True),
         seed=seed,
         shard_size=_typed(where, "shard_size", raw.get("shard_size", 200), "pos_int"),
@@ -460,8 +466,21 @@ class ShardWorker:
                 continue
             if self.config.max_seconds:
                 wave = wave[: int(self.config.max_seconds * SAMPLING_RATE)]
-            waves[item.utt_id] = wave
+            try:
+                waves[item.utt_id] = self.prepare(wave)
+            except ValueError as error:  # no source, no reconstructions: they are skipped with it
+                skipped.append(_skip(item.utt_id, item.path, "postprocess_failed", str(error)))
+                skipped.extend(_skip(f"{item.utt_id}__{p}", item.path, "postprocess_failed",
+                                     "its original failed the final processing") for p in item.paradigms)
         return waves
+
+    def prepare(self, wave: np.ndarray) -> np.ndarray:
+        """The part of the final processing that comes before reconstruction, if the config asks for it."""
+        if not self.config.before_reconstruction:
+            return wave
+        from .postprocess import prepare_source
+
+        return prepare_source(wave, SAMPLING_RATE)
 
     def reconstruct(self, spec: ParadigmSpec, items: list[WorkItem], waves: dict, skipped: list[dict]) -> dict:
         """``utt_id → reconstruction``; a clip the paradigm fails on is skipped, a paradigm failing on all raises."""
@@ -491,7 +510,8 @@ class ShardWorker:
             return wave
         from .postprocess import clip_seed, finalize
 
-        return finalize(wave, SAMPLING_RATE, seed=clip_seed(f"{self.config.seed}:{utt_id}"))
+        return finalize(wave, SAMPLING_RATE, seed=clip_seed(f"{self.config.seed}:{utt_id}"),
+                        source_prepared=self.config.before_reconstruction)
 
     def row(self, item: WorkItem, wave: np.ndarray, paradigm: str | None) -> dict:
         utt_id = f"{item.utt_id}__{paradigm}" if paradigm else item.utt_id

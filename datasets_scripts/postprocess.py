@@ -22,6 +22,11 @@ is there because :mod:`datasets_scripts.shortcut_check` measured the shortcut it
    the codec the originals came in;
 9. clip to [-1, 1].
 
+Where the reconstruction happens: by default every clip, reconstructions included, goes through
+the whole chain once, reconstructions being made from the unprocessed source. A build may instead
+apply steps 1-5 to each source *before* it is reconstructed (:func:`prepare_source`) and only the
+channel part (band, tilt, steps 6-9) after: see ``finalize(..., source_prepared=True)``.
+
 Deterministic: the room is fixed; the noise comes from ``numpy.random.default_rng(seed)``. Pass a
 per-clip seed (:func:`clip_seed` of the utt_id) so clips do not share one noise sequence. Trimming
 changes the length, independently for a clip and its reconstruction.
@@ -200,20 +205,41 @@ def clip_seed(utt_id: str) -> int:
     return int.from_bytes(hashlib.sha256(utt_id.encode("utf-8")).digest()[:4], "little")
 
 
-def finalize(wave: np.ndarray, sr: int, seed: int = 0) -> np.ndarray:
-    """Apply the whole chain to one clip at any rate; returns float32 mono at 16 kHz.
-
-    ``wave``: (samples,), (channels, samples), or soundfile's (samples, channels) with <= 8 channels.
-    """
+def _mono_16k_band(wave: np.ndarray, sr: int) -> np.ndarray:
+    """Steps 1-2, refusing a clip with nothing left in the band."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim == 2 and wave.shape[1] <= 8 < wave.shape[0]:
         wave = wave.T
     x = band_limit(to_mono_16k(wave, sr))
     if x.size == 0 or not np.any(np.abs(x) > 1e-6):
         raise ValueError("finalize: empty or silent audio (nothing in 50 Hz - 7 kHz)")
-    x = trim_silence(x)
-    x = equalize_tilt(x)
-    x = add_room(x)
+    return x
+
+
+def prepare_source(wave: np.ndarray, sr: int) -> np.ndarray:
+    """Steps 1-5 only: the clip as a microphone in the fixed room would pick it up.
+
+    For builds that reconstruct *after* the room (``postprocess.before_reconstruction``): a
+    vocoder or codec then works on a reverberant recording, as it does on a real one, and the
+    room no longer smears the reconstruction's own (phase, temporal) traces. Finish such clips
+    with ``finalize(..., source_prepared=True)``.
+    """
+    x = trim_silence(_mono_16k_band(wave, sr))
+    return add_room(equalize_tilt(x))
+
+
+def finalize(wave: np.ndarray, sr: int, seed: int = 0, source_prepared: bool = False) -> np.ndarray:
+    """Apply the whole chain to one clip at any rate; returns float32 mono at 16 kHz.
+
+    ``wave``: (samples,), (channels, samples), or soundfile's (samples, channels) with <= 8 channels.
+    ``source_prepared``: the clip (or the source it was reconstructed from) already went through
+    :func:`prepare_source`; only the band limit and tilt are applied again (a reconstruction may
+    add energy outside the band or change the brightness), then steps 6-9. No second trim or room.
+    """
+    if source_prepared:
+        x = equalize_tilt(_mono_16k_band(wave, sr))
+    else:
+        x = prepare_source(wave, sr)
     x = normalize_level(x)
     x = raise_noise_floor(x, seed)
     x = vorbis_roundtrip(x)

@@ -155,6 +155,11 @@ def stage_diffusion(ctx) -> dict:
     with open(corpus_dir / "metadata.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["label"] == "bonafide" and r["speaker"] in train_speakers]
     waves = [load_audio(corpus_dir / r["path"]) for r in rows]
+    postprocess = yaml.safe_load(ctx.data_config.read_text()).get("postprocess") or {}
+    if postprocess.get("before_reconstruction"):  # learn the clips it will reconstruct: in the room
+        from datasets_scripts.postprocess import prepare_source
+
+        waves = [prepare_source(w, 16000) for w in waves]
     dcfg = ctx.corpus_cfg["diffusion"]
     steps = max(20, dcfg["steps"] // 20) if ctx.quick else dcfg["steps"]
     checkpoint = train_mel_diffusion(waves, ctx.out / "diffusion", steps=steps, batch_size=dcfg["batch_size"], seed=ctx.corpus_cfg["seed"])

@@ -163,6 +163,34 @@ def test_bad_files_are_logged_and_counted(tmp_path, corpus):
     assert ds["train"].num_rows == 5 * 5 and "bad" not in ds["train"]["utt_id"]
 
 
+def test_processing_before_reconstruction_keeps_each_pair_the_same_length(tmp_path):
+    """Sources are trimmed (and put in the room) before they are reconstructed, so a reconstruction
+    is exactly as long as its processed original; a silent source is skipped with its reconstructions."""
+    import numpy as np
+
+    silence = np.zeros(SR // 4, np.float32)
+    rows = [["path", "label", "speaker", "attack"]]
+    for n, speaker in enumerate(SPEAKERS[:3]):
+        for kind, label, attack in (("b0", "bonafide", "-"), ("A1", "spoof", "A1")):
+            sf.write(tmp_path / f"{speaker}_{kind}.wav", np.concatenate([silence, speech_like(0.5, seed=n), silence]), SR)
+            rows.append([f"{speaker}_{kind}.wav", label, speaker, attack])
+    sf.write(tmp_path / "silent.wav", np.zeros(SR // 2, np.float32), SR)
+    rows.append(["silent.wav", "bonafide", "s1", "-"])
+    with open(tmp_path / "metadata.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    config = make_config(tmp_path, tmp_path / "metadata.csv", paradigms=[{"name": "griffinlim", "options": {"n_iter": 4}}],
+                         splits={"validation": 0, "test": 0, "test_only_paradigms": []},
+                         postprocess={"finalize": True, "before_reconstruction": True})
+    out = tmp_path / "out"
+    assert run_main("--config", config, "--output-dir", out) == 0
+    rows = {utt: row for split in split_rows(out).values() for utt, row in split.items()}
+    pairs = [(row, rows[row["source_id"]]) for row in rows.values() if row["is_reconstructed"]]
+    assert len(pairs) == 3 and all(r["duration"] == s["duration"] for r, s in pairs)
+    assert all(r["duration"] < 0.9 for r in rows.values())  # 0.5 s of digital silence trimmed to 2 x 0.1 s
+    log = (out / "build.log").read_text()
+    assert "[postprocess_failed] silent (" in log and "[postprocess_failed] silent__griffinlim (" in log
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -172,6 +200,7 @@ def test_bad_files_are_logged_and_counted(tmp_path, corpus):
         ({"shard_size": "two"}, "`shard_size`: expected a positive integer"),
         ({"splits": {"test_only_paradigms": ["hifigan"]}}, "`splits.test_only_paradigms`"),
         ({"paradigms": [{"name": "world", "apply_to": ["real"]}]}, "`paradigms[0].apply_to`"),
+        ({"postprocess": {"finalize": False, "before_reconstruction": True}}, "needs `finalize: true`"),
     ],
 )
 def test_config_errors_before_any_work(tmp_path, corpus, capsys, change, message):
