@@ -7,12 +7,12 @@ costs the detector the paradigms it could learn (measured on the demo, README "D
 For each paradigm (and source kind: reconstructions of bona fide and of spoofed clips apart), every
 reconstruction is paired with its source row (``source_id``). Each clip is summarised by the mean,
 standard deviation and mean frame-to-frame change of its log energies, in 60 mel bands and in the 257
-bins of a 512-point STFT (32 ms Hann window, 10 ms hop), and a logistic regression tells reconstruction
+bins of a 512-point STFT (32 ms Hann window, 10 ms hop; ``--n-fft`` / ``--hop`` change it), and a logistic regression tells reconstruction
 from source, cross-validated so that a source and its reconstruction are never split between training
 and test folds. About 50 % accuracy: the trace is invisible in these clip statistics (a learned
 detector may still find local traces they miss, so this is a first look, not a proof).
 
-    python -m datasets_scripts.visibility_check DATASET_DIR [--split train] [--folds 5]
+    python -m datasets_scripts.visibility_check DATASET_DIR [--split train] [--folds 5] [--n-fft 512 --hop 160]
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ EPS = 1e-10
 FEATURE_SETS = ("mel", "linear")
 
 
-def _mel_matrix() -> np.ndarray:
+def _mel_matrix(n_fft: int = N_FFT) -> np.ndarray:
     import torchaudio.functional as AF
 
-    return AF.melscale_fbanks(N_FFT // 2 + 1, 0.0, SR / 2, MEL_BANDS, SR).numpy().astype(np.float64)
+    return AF.melscale_fbanks(n_fft // 2 + 1, 0.0, SR / 2, MEL_BANDS, SR).numpy().astype(np.float64)
 
 
-def log_spectral_statistics(wave: np.ndarray, mel: np.ndarray) -> dict[str, np.ndarray]:
+def log_spectral_statistics(wave: np.ndarray, mel: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> dict[str, np.ndarray]:
     """Per-bin mean, std and mean |frame-to-frame change| of the log (mel / linear) power spectrogram."""
-    power = np.abs(np.fft.rfft(frames(wave, N_FFT, HOP) * np.hanning(N_FFT), axis=1)) ** 2
+    power = np.abs(np.fft.rfft(frames(wave, n_fft, hop) * np.hanning(n_fft), axis=1)) ** 2
     out = {}
     for name, spectrogram in (("mel", power @ mel), ("linear", power)):
         log = np.log(spectrogram + EPS)
@@ -49,10 +49,13 @@ def log_spectral_statistics(wave: np.ndarray, mel: np.ndarray) -> dict[str, np.n
     return out
 
 
-def pair_accuracy(pairs: list[tuple[np.ndarray, np.ndarray]], folds: int = 5) -> dict[str, float]:
+def pair_accuracy(pairs: list[tuple[np.ndarray, np.ndarray]], folds: int = 5, n_fft: int = N_FFT,
+                  hop: int = HOP) -> dict[str, float]:
     """Cross-validated accuracy of telling each pair's second clip (reconstruction) from its first (source).
 
-    Returns ``{"mel": acc, "linear": acc}``; 0.5 is chance. Needs at least ``folds`` pairs.
+    Returns ``{"mel": acc, "linear": acc}``; 0.5 is chance. Needs at least ``folds`` pairs. ``n_fft`` /
+    ``hop``: the STFT the statistics are taken on (a longer window resolves harmonics, where the traces
+    of phase reconstruction show).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_score
@@ -61,8 +64,8 @@ def pair_accuracy(pairs: list[tuple[np.ndarray, np.ndarray]], folds: int = 5) ->
 
     if len(pairs) < folds:
         raise ValueError(f"visibility check: {len(pairs)} pairs, need at least {folds} (one per fold)")
-    mel = _mel_matrix()
-    features = [log_spectral_statistics(w, mel) for pair in pairs for w in pair]
+    mel = _mel_matrix(n_fft)
+    features = [log_spectral_statistics(w, mel, n_fft, hop) for pair in pairs for w in pair]
     labels = np.tile([0, 1], len(pairs))
     groups = np.repeat(np.arange(len(pairs)), 2)  # a source and its reconstruction share a fold
     out = {}
@@ -100,9 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--max-pairs", type=int, default=200, help="per group, a seeded subsample (0 = all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-fft", type=int, default=N_FFT, help=f"STFT window in samples (default {N_FFT})")
+    parser.add_argument("--hop", type=int, default=HOP, help=f"STFT hop in samples (default {HOP})")
     args = parser.parse_args(argv)
     if args.folds < 2 or args.max_pairs < 0:
         parser.error(f"--folds must be at least 2 (got {args.folds}) and --max-pairs at least 0 (got {args.max_pairs})")
+    if args.hop < 1 or args.n_fft < 16:
+        parser.error(f"--hop must be at least 1 (got {args.hop}) and --n-fft at least 16 (got {args.n_fft})")
 
     ds = _load_dataset(args.dataset_dir, args.split)
     missing = {"utt_id", "label", "reconstruction", "is_reconstructed", "source_id"} - set(ds.column_names)
@@ -120,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {len(pairs)} pairs, fewer than --folds {args.folds}: skipped", file=sys.stderr)
             continue
         waves = [(_decode(ds[j]["audio"]), _decode(ds[i]["audio"])) for j, i in pairs]
-        results[name] = (len(pairs), pair_accuracy(waves, args.folds))
-    print(f"split {args.split}: accuracy of telling a reconstruction from its own source clip (50 % = invisible)")
+        results[name] = (len(pairs), pair_accuracy(waves, args.folds, args.n_fft, args.hop))
+    print(f"split {args.split}, {args.n_fft}-point STFT, hop {args.hop}: accuracy of telling a reconstruction "
+          "from its own source clip (50 % = invisible)")
     print(format_table(results))
     return 0
 

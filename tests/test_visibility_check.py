@@ -85,3 +85,15 @@ def test_cli_refuses_fewer_than_two_folds(tmp_path, capsys):
     with pytest.raises(SystemExit):
         visibility_check.main([str(tmp_path), "--folds", "1"])
     assert "--folds must be at least 2" in capsys.readouterr().err
+
+
+def test_cli_takes_the_stft_geometry(tmp_path, capsys):
+    _write_dataset(tmp_path)
+    assert visibility_check.main([str(tmp_path), "--folds", "4", "--n-fft", "1024", "--hop", "256"]) == 0
+    out = capsys.readouterr().out
+    assert "1024-point STFT, hop 256" in out.splitlines()[0]
+    line = next(row for row in out.splitlines() if row.startswith("lowpass of bona fide"))
+    assert all(float(cell.rstrip("%")) > 90 for cell in line.split()[5:]), line
+    with pytest.raises(SystemExit):
+        visibility_check.main([str(tmp_path), "--hop", "0"])
+    assert "--hop must be at least 1" in capsys.readouterr().err
