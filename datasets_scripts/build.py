@@ -467,20 +467,21 @@ class ShardWorker:
             if self.config.max_seconds:
                 wave = wave[: int(self.config.max_seconds * SAMPLING_RATE)]
             try:
-                waves[item.utt_id] = self.prepare(wave)
+                waves[item.utt_id] = self.prepare(item.utt_id, wave)
             except ValueError as error:  # no source, no reconstructions: they are skipped with it
                 skipped.append(_skip(item.utt_id, item.path, "postprocess_failed", str(error)))
                 skipped.extend(_skip(f"{item.utt_id}__{p}", item.path, "postprocess_failed",
                                      "its original failed the final processing") for p in item.paradigms)
         return waves
 
-    def prepare(self, wave: np.ndarray) -> np.ndarray:
-        """The part of the final processing that comes before reconstruction, if the config asks for it."""
+    def prepare(self, utt_id: str, wave: np.ndarray) -> np.ndarray:
+        """The part of the final processing that comes before reconstruction, if the config asks for it
+        (a room of the source's own: its reconstructions are made in it)."""
         if not self.config.before_reconstruction:
             return wave
-        from .postprocess import prepare_source
+        from .postprocess import prepare_source, source_room_seed
 
-        return prepare_source(wave, SAMPLING_RATE)
+        return prepare_source(wave, SAMPLING_RATE, room_seed=source_room_seed(utt_id, self.config.seed))
 
     def reconstruct(self, spec: ParadigmSpec, items: list[WorkItem], waves: dict, skipped: list[dict]) -> dict:
         """``utt_id → reconstruction``; a clip the paradigm fails on is skipped, a paradigm failing on all raises."""

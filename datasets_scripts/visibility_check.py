@@ -7,8 +7,8 @@ costs the detector the paradigms it could learn (measured on the demo, README "D
 For each paradigm (and source kind: reconstructions of bona fide and of spoofed clips apart), every
 reconstruction is paired with its source row (``source_id``). Each clip is summarised by the mean,
 standard deviation and mean frame-to-frame change of its log energies, in 60 mel bands and in the 257
-bins of a 512-point STFT (32 ms Hann window, 10 ms hop; ``--n-fft`` / ``--hop`` change it), and a logistic regression tells reconstruction
-from source, cross-validated so that a source and its reconstruction are never split between training
+bins of a 512-point STFT (32 ms Hann window, 10 ms hop; ``--n-fft`` / ``--hop`` change it), and a
+logistic regression tells reconstruction from source, cross-validated so that a source and its reconstruction are never split between training
 and test folds. About 50 % accuracy: the trace is invisible in these clip statistics (a learned
 detector may still find local traces they miss, so this is a first look, not a proof).
 

@@ -157,9 +157,10 @@ def stage_diffusion(ctx) -> dict:
     waves = [load_audio(corpus_dir / r["path"]) for r in rows]
     postprocess = yaml.safe_load(ctx.data_config.read_text()).get("postprocess") or {}
     if postprocess.get("before_reconstruction"):  # learn the clips it will reconstruct: in the room
-        from datasets_scripts.postprocess import prepare_source
+        from datasets_scripts.postprocess import prepare_source, source_room_seed
 
-        waves = [prepare_source(w, 16000) for w in waves]
+        seed = ctx.corpus_cfg["seed"]
+        waves = [prepare_source(w, 16000, room_seed=source_room_seed(r["utt_id"], seed)) for w, r in zip(waves, rows)]
     dcfg = ctx.corpus_cfg["diffusion"]
     steps = max(20, dcfg["steps"] // 20) if ctx.quick else dcfg["steps"]
     checkpoint = train_mel_diffusion(waves, ctx.out / "diffusion", steps=steps, batch_size=dcfg["batch_size"], seed=ctx.corpus_cfg["seed"])

@@ -138,7 +138,9 @@ def test_finalize_is_deterministic_16k_and_levels_every_input_alike():
 
 def test_source_stage_then_channel_stage_keeps_pairs_aligned_and_levelled():
     padded = np.concatenate([np.zeros(SR, np.float32), _speech_like(seed=3), np.zeros(SR, np.float32)])
-    source = postprocess.prepare_source(padded, SR)
+    source = postprocess.prepare_source(padded, SR, room_seed=1)
+    np.testing.assert_array_equal(source, postprocess.prepare_source(padded, SR, room_seed=1))
+    assert not np.allclose(source, postprocess.prepare_source(padded, SR, room_seed=2), atol=1e-3)  # a room per clip
     assert len(source) < len(padded) - 1.6 * SR  # trimmed before any reconstruction
     reconstruction = source[::-1].copy()  # stands in for a paradigm: same length, other signal
     original, recon = (postprocess.finalize(x, SR, seed=5, source_prepared=True) for x in (source, reconstruction))
@@ -147,7 +149,7 @@ def test_source_stage_then_channel_stage_keeps_pairs_aligned_and_levelled():
     levels = [10 * np.log10(np.mean(o.astype(np.float64) ** 2)) for o in (original, recon)]
     assert all(abs(level - postprocess.TARGET_DBFS) < 1.0 for level in levels)
     # the room is applied once: the source stage's output differs from a second pass through it
-    assert not np.allclose(postprocess.prepare_source(source, SR)[: len(source) // 2], source[: len(source) // 2], atol=1e-3)
+    assert not np.allclose(postprocess.prepare_source(source, SR, room_seed=1)[: len(source) // 2], source[: len(source) // 2], atol=1e-3)
     # a reconstruction that adds energy above the band is band-limited again
     bright = source + 0.05 * np.sin(2 * np.pi * 7600 * np.arange(len(source)) / SR).astype(np.float32)
     out = postprocess.finalize(bright, SR, seed=5, source_prepared=True)
