@@ -179,7 +179,7 @@ def render(config, config_text: str, plan, result: dict, command: str) -> str:
     post = ("every clip of every class (originals, TTS spoofs and reconstructions alike) went through "
             "`datasets_scripts.postprocess.finalize`" if config.finalize else "no common final processing (`postprocess.finalize: false`)")
     if config.before_reconstruction:
-        post += (" (band limit, trim, tilt and room applied to each source before it was reconstructed, "
+        post += (" (band limit, trim, tilt and a room of its own applied to each source before it was reconstructed, "
                  "`datasets_scripts.postprocess.prepare_source`; the rest after)")
     crop = f"cropped to the first {config.max_seconds} s before reconstruction" if config.max_seconds else "not cropped"
     body = f"""

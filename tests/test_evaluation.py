@@ -374,6 +374,7 @@ table = score_dataset(accelerator.prepare(model), extractor, split, batch_size=2
 if accelerator.is_main_process:
     json.dump({"n": accelerator.num_processes, "utt_id": table.utt_id, "score": table.score.tolist(),
                "embeddings": table.embeddings.shape[0]}, open(sys.argv[3], "w"))
+accelerator.end_training()  # tear the gloo group down before exit (else a rank may abort at teardown)
 """
 
 
