@@ -148,8 +148,10 @@ def test_source_stage_then_channel_stage_keeps_pairs_aligned_and_levelled():
     np.testing.assert_array_equal(original, postprocess.finalize(source, SR, seed=5, source_prepared=True))
     levels = [10 * np.log10(np.mean(o.astype(np.float64) ** 2)) for o in (original, recon)]
     assert all(abs(level - postprocess.TARGET_DBFS) < 1.0 for level in levels)
-    # the room is applied once: the source stage's output differs from a second pass through it
-    assert not np.allclose(postprocess.prepare_source(source, SR, room_seed=1)[: len(source) // 2], source[: len(source) // 2], atol=1e-3)
+    # no second room in the channel stage: it keeps the source's waveform, another room would not
+    def correlation(x):
+        return np.corrcoef(x, source)[0, 1]
+    assert correlation(original) > 0.95 > correlation(postprocess.prepare_source(source, SR, room_seed=1)[: len(source)])
     # a reconstruction that adds energy above the band is band-limited again
     bright = source + 0.05 * np.sin(2 * np.pi * 7600 * np.arange(len(source)) / SR).astype(np.float32)
     out = postprocess.finalize(bright, SR, seed=5, source_prepared=True)
