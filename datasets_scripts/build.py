@@ -468,10 +468,8 @@ class ShardWorker:
                 wave = wave[: int(self.config.max_seconds * SAMPLING_RATE)]
             try:
                 waves[item.utt_id] = self.prepare(item.utt_id, wave)
-            except ValueError as error:  # no source, no reconstructions: they are skipped with it
-                skipped.append(_skip(item.utt_id, item.path, "postprocess_failed", str(error)))
-                skipped.extend(_skip(f"{item.utt_id}__{p}", item.path, "postprocess_failed",
-                                     "its original failed the final processing") for p in item.paradigms)
+            except ValueError as error:
+                skipped.extend(_skip_original(item, error, item.paradigms))
         return waves
 
     def prepare(self, utt_id: str, wave: np.ndarray) -> np.ndarray:
@@ -539,11 +537,10 @@ class ShardWorker:
                 try:
                     final = self.finish(utt_id, wave)
                 except ValueError as error:
-                    skipped.append(_skip(utt_id, item.path, "postprocess_failed", str(error)))
-                    if paradigm is None:  # no original, no pair: its reconstructions go too
-                        skipped.extend(_skip(f"{utt_id}__{p}", item.path, "postprocess_failed",
-                                             "its original failed the final processing") for p, _ in variants[1:])
+                    if paradigm is None:
+                        skipped.extend(_skip_original(item, error, [p for p, _ in variants[1:]]))
                         break
+                    skipped.append(_skip(utt_id, item.path, "postprocess_failed", str(error)))
                     continue
                 rows.append(self.row(item, final, paradigm))
         return sorted(rows, key=lambda r: r["utt_id"])
@@ -563,6 +560,13 @@ class ShardWorker:
 
 def _skip(utt_id: str, path: str, kind: str, reason: str) -> dict:
     return {"utt_id": utt_id, "path": path, "kind": kind, "reason": reason}
+
+
+def _skip_original(item: WorkItem, error: Exception, paradigms: list[str]) -> list[dict]:
+    """An original the final processing rejects, and its reconstructions: no original, no pair."""
+    return [_skip(item.utt_id, item.path, "postprocess_failed", str(error))] + [
+        _skip(f"{item.utt_id}__{p}", item.path, "postprocess_failed", "its original failed the final processing")
+        for p in paradigms]
 
 
 def shard_path(work_dir: Path, shard_id: int) -> Path:

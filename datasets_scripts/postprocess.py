@@ -27,9 +27,10 @@ the whole chain once, reconstructions being made from the unprocessed source. A 
 apply steps 1-5 to each source *before* it is reconstructed (:func:`prepare_source`) and only the
 channel part (band, tilt, steps 6-9) after: see ``finalize(..., source_prepared=True)``.
 
-Deterministic: the room is fixed (or drawn from a per-source seed); the noise comes from ``numpy.random.default_rng(seed)``. Pass a
-per-clip seed (:func:`clip_seed` of the utt_id) so clips do not share one noise sequence. Trimming
-changes the length, independently for a clip and its reconstruction.
+Deterministic: the room is fixed (or drawn from a per-source seed); the noise comes from
+``numpy.random.default_rng(seed)``. Pass a per-clip seed (:func:`clip_seed` of the utt_id) so clips
+do not share one noise sequence. Trimming changes the length, independently for a clip and its
+reconstruction in the default order, once for both when the source is prepared first.
 """
 
 from __future__ import annotations
@@ -227,10 +228,8 @@ def prepare_source(wave: np.ndarray, sr: int, room_seed: int = ROOM_SEED) -> np.
     For builds that reconstruct *after* the room (``postprocess.before_reconstruction``): a
     vocoder or codec then works on a reverberant recording, as it does on a real one, and the
     room no longer smears the reconstruction's own (phase, temporal) traces. Finish such clips
-    with ``finalize(..., source_prepared=True)``.
-
-    Builds that reconstruct after the room draw its tail per clip (``room_seed``: see
-    :func:`source_room_seed`), same RT60 and DRR: with one fixed room, every clip that was not
+    with ``finalize(..., source_prepared=True)``, and draw the room's tail per clip (``room_seed``
+    from :func:`source_room_seed`; same RT60 and DRR): with one fixed room, every clip that was not
     resynthesised would carry that room's exact phase pattern and every reconstruction would lose
     it, a corpus fingerprint a detector can learn (measured: a linear probe on instantaneous-
     frequency statistics trained on diffusion and WORLD found Griffin-Lim at 2 % EER with one fixed

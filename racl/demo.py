@@ -155,11 +155,12 @@ def stage_diffusion(ctx) -> dict:
     with open(corpus_dir / "metadata.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["label"] == "bonafide" and r["speaker"] in train_speakers]
     waves = [load_audio(corpus_dir / r["path"]) for r in rows]
-    postprocess = yaml.safe_load(ctx.data_config.read_text()).get("postprocess") or {}
-    if postprocess.get("before_reconstruction"):  # learn the clips it will reconstruct: in the room
+    data_cfg = yaml.safe_load(ctx.data_config.read_text())
+    if (data_cfg.get("postprocess") or {}).get("before_reconstruction"):
+        # Learn the clips it will reconstruct: each in the room the build gives it (same seed, same rooms).
         from datasets_scripts.postprocess import prepare_source, source_room_seed
 
-        seed = ctx.corpus_cfg["seed"]
+        seed = data_cfg.get("seed", 0)
         waves = [prepare_source(w, 16000, room_seed=source_room_seed(r["utt_id"], seed)) for w, r in zip(waves, rows)]
     dcfg = ctx.corpus_cfg["diffusion"]
     steps = max(20, dcfg["steps"] // 20) if ctx.quick else dcfg["steps"]
