@@ -12,9 +12,10 @@ when the command is run again; an interrupted run resumes from its last checkpoi
 
 The default recipe is ``configs/ablation.yaml`` (AASIST's sinc front-end, 500 steps), kept apart so that
 finished ablation runs stay valid whatever the demo's recipe becomes; ``--config configs/demo.yaml --out
-outputs/ablation-filterbank`` runs the same variants on the demo's filterbank recipe.
+outputs/ablation-filterbank`` runs the same variants on the demo's filterbank recipe; ``--data`` trains and
+tests on another build, e.g. the demo's with HiFi-GAN copy-synthesis added (``configs/data/demo_hifigan.yaml``).
 
-    python -m racl.ablation [--config configs/ablation.yaml] [--seeds 0 1 2] [--paradigms diffusion world] [--out outputs/ablation]
+    python -m racl.ablation [--config configs/ablation.yaml] [--data DIR] [--seeds 0 1 2] [--paradigms diffusion world] [--out outputs/ablation]
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def run_one(key: str, overrides: list[str], seed: int, args) -> Path:
     if not summary.exists():
         cmd = [sys.executable, str(ROOT / "train_racl.py"), "--config", args.config, f"training.seed={seed}",
                f"training.output_dir={out}", "training.report_to=none", *overrides]
+        if args.data:
+            cmd.append(f"data.path={args.data}")
         if any((out / "checkpoints").glob("step-*")):  # an interrupted run: go on from where it stopped
             cmd += ["--resume", "latest"]
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:
@@ -91,7 +94,7 @@ def collect(out: Path, runs: dict, seeds: list[int]) -> dict:
     return results
 
 
-def markdown(results: dict, config: str, seeds: list[int]) -> str:
+def markdown(results: dict, config: str, seeds: list[int], data: str | None = None) -> str:
     def cell(entry, name):
         if name not in entry:
             return "-"
@@ -99,12 +102,14 @@ def markdown(results: dict, config: str, seeds: list[int]) -> str:
             return f"{100 * entry[name]['mean']:.1f}"
         return f"{100 * entry[name]['mean']:.1f} ± {100 * entry[name]['std']:.1f}"
 
-    try:  # name the config as the README's command does, not by where this checkout lives
-        config = str(Path(config).resolve().relative_to(ROOT))
-    except ValueError:
-        pass
+    def shown(path: str) -> str:  # as the README's command names it, not by where this checkout lives
+        try:
+            return str(Path(path).resolve().relative_to(ROOT))
+        except ValueError:
+            return path
 
-    lines = [f"Ablation on `{config}`, seeds {seeds}, {datetime.date.today()}: test-split EER (%), mean ± std over the seeds done (one seed: its value)", "",
+    on = f"`{shown(config)}`" + (f" with data `{shown(data)}`" if data else "")
+    lines = [f"Ablation on {on}, seeds {seeds}, {datetime.date.today()}: test-split EER (%), mean ± std over the seeds done (one seed: its value)", "",
              "| variant | seeds done | pooled | original spoofs only | unseen systems |", "|---|---|---|---|---|"]
     for key, entry in results.items():
         lines.append(f"| ({key}) {entry['label']} | {len(entry['seeds_done'])} | {cell(entry, 'pooled')} | {cell(entry, 'originals')} | {cell(entry, 'unseen')} |")
@@ -120,6 +125,7 @@ def markdown(results: dict, config: str, seeds: list[int]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "configs" / "ablation.yaml"))
+    parser.add_argument("--data", help="dataset folder for every run (config key data.path); default: the config's")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--paradigms", nargs="*", default=["diffusion", "world"], help="training paradigms for the per-paradigm runs of (e)")
     parser.add_argument("--variants", nargs="*", help="train only these keys (a b c d e e-diffusion ...); default all. "
@@ -142,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = sorted(set(args.seeds) | finished)
         results = collect(out, runs, seeds)
         (out / "ablation.json").write_text(json.dumps(results, indent=2))
-        (out / "ablation.md").write_text(markdown(results, args.config, seeds))
+        (out / "ablation.md").write_text(markdown(results, args.config, seeds, args.data))
 
     write_tables()
     for seed in [] if args.tables_only else args.seeds:

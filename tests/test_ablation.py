@@ -57,3 +57,23 @@ def test_ablation_runs_variants_skips_finished_ones_and_resumes_interrupted_ones
     assert not (out / "b").exists()
     table = (out / "ablation.md").read_text()
     assert "| (a) CE, originals only | 1 |" in table and "| (b) CE, reconstructions as spoof | 0 |" in table
+
+
+def test_ablation_data_option_replaces_the_configs_dataset_for_every_run(tmp_path, monkeypatch):
+    from racl import ablation
+
+    data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=2, seconds=0.4)
+    cfg = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
+    cfg["model"]["config"] = str(ROOT / "configs" / "model" / "tiny_filterbank.json")
+    cfg["data"]["path"] = str(tmp_path / "no-such-dataset")  # would fail: --data must replace it
+    cfg["augment"] = {}
+    cfg["training"].update(max_steps=2, eval_every_steps=2, save_every_steps=2, per_device_batch_size=4)
+    config = tmp_path / "ablation.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / "ablation"
+
+    assert ablation.main(["--config", str(config), "--data", str(data), "--seeds", "0", "--variants", "b", "--out", str(out)]) == 0
+    assert json.loads((out / "b" / "seed-0" / "train_config.json").read_text())["data"]["path"] == str(data)
+    assert "pooled" in json.loads((out / "ablation.json").read_text())["b"]
+    assert f"with data `{data}`" in (out / "ablation.md").read_text().splitlines()[0]
