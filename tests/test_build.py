@@ -337,3 +337,12 @@ def test_limit_spreads_and_changes_the_fingerprint(tmp_path, corpus):
     assert len(limited.items) < len(full.items) and len({i.speaker for i in limited.items}) >= 4
     assert build.fingerprint(config, full, None)["fingerprint"] != build.fingerprint(config, limited, 8)["fingerprint"]
     assert [i.utt_id for i in full.items] == sorted(i.utt_id for i in full.items)
+
+
+def test_shipped_build_configs_parse_and_the_hifigan_demo_build_differs_from_the_demo_by_that_paradigm_only():
+    configs = {path.stem: build.load_config(path)[0] for path in sorted((ROOT / "configs" / "data").glob("*.yaml"))}
+    assert {"tiny", "demo", "demo_hifigan", "asvspoof2019_la"} <= set(configs)
+    demo, with_hifigan = configs["demo"], configs["demo_hifigan"]
+    assert [p for p in with_hifigan.paradigms if p.name != "hifigan"] == demo.paradigms
+    assert (with_hifigan.splits, with_hifigan.sources, with_hifigan.seed) == (demo.splits, demo.sources, demo.seed)
+    assert (with_hifigan.finalize, with_hifigan.before_reconstruction) == (demo.finalize, demo.before_reconstruction)
