@@ -7,17 +7,23 @@ import yaml
 from conftest import ROOT, make_tiny_dataset
 
 
-def test_ablation_runs_variants_skips_finished_ones_and_resumes_interrupted_ones(tmp_path, monkeypatch, capfd):
-    from racl import ablation
-
-    data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=2, seconds=0.4)
+def tiny_ablation_config(tmp_path, model: str, data_path) -> str:
+    """configs/tiny.yaml as a 2-step ablation recipe on ``data_path`` with the tiny ``model`` config."""
     cfg = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
-    cfg["model"]["config"] = str(ROOT / "configs" / "model" / "tiny_sinc.json")
-    cfg["data"]["path"] = str(data)
+    cfg["model"]["config"] = str(ROOT / "configs" / "model" / model)
+    cfg["data"]["path"] = str(data_path)
     cfg["augment"] = {}
     cfg["training"].update(max_steps=2, eval_every_steps=2, save_every_steps=2, per_device_batch_size=4)
     config = tmp_path / "ablation.yaml"
     config.write_text(yaml.safe_dump(cfg))
+    return str(config)
+
+
+def test_ablation_runs_variants_skips_finished_ones_and_resumes_interrupted_ones(tmp_path, monkeypatch, capfd):
+    from racl import ablation
+
+    data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=2, seconds=0.4)
+    config = tiny_ablation_config(tmp_path, "tiny_sinc.json", data)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "ablation"
     args = ["--config", str(config), "--seeds", "0", "--paradigms", "smooth", "--variants", "a", "e-smooth", "--out", str(out)]
@@ -63,13 +69,7 @@ def test_ablation_data_option_replaces_the_configs_dataset_for_every_run(tmp_pat
     from racl import ablation
 
     data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=2, seconds=0.4)
-    cfg = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
-    cfg["model"]["config"] = str(ROOT / "configs" / "model" / "tiny_filterbank.json")
-    cfg["data"]["path"] = str(tmp_path / "no-such-dataset")  # would fail: --data must replace it
-    cfg["augment"] = {}
-    cfg["training"].update(max_steps=2, eval_every_steps=2, save_every_steps=2, per_device_batch_size=4)
-    config = tmp_path / "ablation.yaml"
-    config.write_text(yaml.safe_dump(cfg))
+    config = tiny_ablation_config(tmp_path, "tiny_filterbank.json", tmp_path / "no-such-dataset")  # --data must replace it
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "ablation"
 
