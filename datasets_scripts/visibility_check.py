@@ -9,8 +9,9 @@ reconstruction is paired with its source row (``source_id``). Each clip is summa
 standard deviation and mean frame-to-frame change of its log energies, in 60 mel bands and in the 257
 bins of a 512-point STFT (32 ms Hann window, 10 ms hop; ``--n-fft`` / ``--hop`` change it), and a
 logistic regression tells reconstruction from source, cross-validated so that a source and its
-reconstruction are never split between training and test folds. About 50 % accuracy: the trace is invisible in these clip statistics (a learned
-detector may still find local traces they miss, so this is a first look, not a proof).
+reconstruction are never split between training and test folds. About 50 % accuracy: the trace is
+invisible in these clip statistics (a learned detector may still find local traces they miss, so this
+is a first look, not a proof).
 
     python -m datasets_scripts.visibility_check DATASET_DIR [--split train] [--folds 5] [--n-fft 512 --hop 160]
 """

@@ -26,7 +26,7 @@ def test_ablation_runs_variants_skips_finished_ones_and_resumes_interrupted_ones
     config = tiny_ablation_config(tmp_path, "tiny_sinc.json", data)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "ablation"
-    args = ["--config", str(config), "--seeds", "0", "--paradigms", "smooth", "--variants", "a", "e-smooth", "--out", str(out)]
+    args = ["--config", config, "--seeds", "0", "--paradigms", "smooth", "--variants", "a", "e-smooth", "--out", str(out)]
 
     assert ablation.main(args) == 0
     summaries = {key: out / key / "seed-0" / "summary.json" for key in ("a", "e-smooth")}
@@ -57,7 +57,7 @@ def test_ablation_runs_variants_skips_finished_ones_and_resumes_interrupted_ones
     # --tables-only trains nothing and rebuilds the tables from every finished run, whatever --variants says.
     (out / "ablation.md").unlink()
     stamps = {key: path.stat().st_mtime_ns for key, path in summaries.items()}
-    tables_only = ["--config", str(config), "--seeds", "0", "--paradigms", "smooth", "--variants", "b", "--tables-only", "--out", str(out)]
+    tables_only = ["--config", config, "--seeds", "0", "--paradigms", "smooth", "--variants", "b", "--tables-only", "--out", str(out)]
     assert ablation.main(tables_only) == 0
     assert {key: path.stat().st_mtime_ns for key, path in summaries.items()} == stamps
     assert not (out / "b").exists()
@@ -73,7 +73,7 @@ def test_ablation_data_option_replaces_the_configs_dataset_for_every_run(tmp_pat
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "ablation"
 
-    assert ablation.main(["--config", str(config), "--data", str(data), "--seeds", "0", "--variants", "b", "--out", str(out)]) == 0
+    assert ablation.main(["--config", config, "--data", str(data), "--seeds", "0", "--variants", "b", "--out", str(out)]) == 0
     assert json.loads((out / "b" / "seed-0" / "train_config.json").read_text())["data"]["path"] == str(data)
     assert "pooled" in json.loads((out / "ablation.json").read_text())["b"]
     assert f"with data `{data}`" in (out / "ablation.md").read_text().splitlines()[0]
