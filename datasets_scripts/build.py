@@ -262,9 +262,16 @@ def parse_config(raw, where: str = "config") -> BuildConfig:
     )
 
 
-def load_config(path: str | os.PathLike) -> tuple[BuildConfig, str]:
-    """Read and validate a YAML build config; returns it with its text (for the card)."""
+def read_config(path: str | os.PathLike, _seen: tuple = ()) -> tuple[dict, str]:
+    """A build config's YAML mapping and text, with ``extends:`` resolved.
+
+    ``extends: base.yaml`` (relative to the file) starts from that config: mappings merge key by
+    key, anything else (lists included) replaces the base's value. The text of a config that
+    extends another is the merged mapping as YAML, so a card shows everything that was built.
+    """
     import yaml
+
+    from racl.train_config import merge_mappings
 
     path = Path(path)
     if not path.is_file():
@@ -274,8 +281,27 @@ def load_config(path: str | os.PathLike) -> tuple[BuildConfig, str]:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
-    config = parse_config(raw if raw is not None else {}, str(path))
-    config.name = config.name or path.stem
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict) or "extends" not in raw:
+        return raw, text
+    base_name = raw.pop("extends")
+    if not isinstance(base_name, str) or not base_name:
+        _fail(str(path), "extends", f"expected a file name, got {base_name!r}")
+    base_path = (path.parent / base_name).resolve()
+    if base_path in (path.resolve(), *_seen):
+        _fail(str(path), "extends", f"{base_name} is this config or extends it (a cycle)")
+    if not base_path.is_file():
+        _fail(str(path), "extends", f"{base_name}: no such config file")
+    base, _ = read_config(base_path, (*_seen, path.resolve()))
+    merged = merge_mappings(base, raw)
+    return merged, f"# {path.name}, merged with the config it extends ({base_name})\n" + yaml.safe_dump(merged, sort_keys=False)
+
+
+def load_config(path: str | os.PathLike) -> tuple[BuildConfig, str]:
+    """Read and validate a YAML build config; returns it with its text (for the card)."""
+    raw, text = read_config(path)
+    config = parse_config(raw, str(path))
+    config.name = config.name or Path(path).stem
     return config, text
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import soundfile as sf
 import yaml
+from datasets_scripts.build import read_config
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("check", "corpus", "diffusion", "dataset", "train", "evaluate", "report")
@@ -155,7 +156,7 @@ def stage_diffusion(ctx) -> dict:
     with open(corpus_dir / "metadata.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["label"] == "bonafide" and r["speaker"] in train_speakers]
     waves = [load_audio(corpus_dir / r["path"]) for r in rows]
-    data_cfg = yaml.safe_load(ctx.data_config.read_text())
+    data_cfg, _ = read_config(ctx.data_config)
     if (data_cfg.get("postprocess") or {}).get("before_reconstruction"):
         # Learn the clips it will reconstruct: each in the room the build gives it (same seed, same rooms).
         from datasets_scripts.postprocess import prepare_source, source_room_seed
@@ -169,14 +170,20 @@ def stage_diffusion(ctx) -> dict:
     return {"checkpoint": str(checkpoint), "train_clips": len(waves), "quality": json.loads(quality.read_text()) if quality.exists() else None}
 
 
-def stage_dataset(ctx) -> dict:
-    # The build config names this run's corpus and denoiser through ${...}: write the resolved copy used.
+def resolved_data_config(ctx) -> Path:
+    """The build config as this run uses it, standing alone: its ``extends:`` merged in and the
+    ``${RACL_DEMO_*}`` names of this run's corpus and denoiser filled in."""
     env = {"RACL_DEMO_CORPUS": str(ctx.out / "corpus" / "metadata.csv"), "RACL_DEMO_DIFFUSION": ctx.done("diffusion")["checkpoint"]}
-    text = ctx.data_config.read_text()
+    _, text = read_config(ctx.data_config)
     for key, value in env.items():
         text = text.replace("${" + key + "}", value)
     resolved = ctx.out / "data_config.yaml"
     resolved.write_text(text)
+    return resolved
+
+
+def stage_dataset(ctx) -> dict:
+    resolved = resolved_data_config(ctx)
     cmd = [sys.executable, "-m", "datasets_scripts.build", "--config", str(resolved), "--output-dir", str(ctx.out / "data"), "--num-proc", str(ctx.workers)]
     ctx.run(cmd)
     return {"dataset": str(ctx.out / "data")}

@@ -139,10 +139,11 @@ def parse_overrides(pairs: list[str]) -> dict:
     return nested
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def merge_mappings(base: dict, extra: dict) -> dict:
+    """``base`` updated by ``extra``: mappings merge key by key, anything else (lists too) replaces."""
     out = dict(base)
     for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_mappings(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -153,7 +154,7 @@ def load_train_config(path: str | Path | None, overrides: list[str] | None = Non
         if not path.exists():
             raise ConfigError(f"config file {path} does not exist")
         raw = yaml.safe_load(path.read_text()) or {}
-    raw = _merge(raw, parse_overrides(overrides or []))
+    raw = merge_mappings(raw, parse_overrides(overrides or []))
     config = _build(TrainConfig, raw, "")
     if config.augment:
         from .augment import AugmentConfig

@@ -339,6 +339,36 @@ def test_limit_spreads_and_changes_the_fingerprint(tmp_path, corpus):
     assert [i.utt_id for i in full.items] == sorted(i.utt_id for i in full.items)
 
 
+def test_extends_starts_from_the_base_config_and_the_text_is_the_merged_config(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text(TINY.read_text().replace("# ", "# base comment: ", 1))
+    child = tmp_path / "sub" / "child.yaml"
+    child.parent.mkdir()
+    child.write_text("extends: ../base.yaml\nname: child\nsplits: {seed: 7}\nparadigms:\n  - name: world\n")
+    config, text = build.load_config(child)
+    parent, _ = build.load_config(base)
+    assert config.name == "child" and [p.name for p in config.paradigms] == ["world"]  # lists replace
+    assert config.splits.seed == 7 and config.splits.validation == parent.splits.validation  # mappings merge
+    assert (config.sources, config.shard_size, config.seed) == (parent.sources, parent.shard_size, parent.seed)
+    merged = yaml.safe_load(text)  # the card shows what was built, not a pointer to another file
+    assert "extends" not in merged and merged["splits"]["seed"] == 7
+    assert build.parse_config(merged, "merged") == config
+
+
+@pytest.mark.parametrize("body, problem", [
+    ("extends: missing.yaml\n", "`extends`: missing.yaml: no such config file"),
+    ("extends: self.yaml\n", "a cycle"),
+    ("extends: other.yaml\n", "a cycle"),
+    ("extends: [a.yaml]\n", "`extends`: expected a file name"),
+])
+def test_bad_extends_is_one_clear_error(tmp_path, body, problem):
+    path = tmp_path / "self.yaml"
+    path.write_text(body)
+    (tmp_path / "other.yaml").write_text("extends: self.yaml\n")
+    with pytest.raises(build.ConfigError, match=problem):
+        build.load_config(path)
+
+
 def test_shipped_build_configs_parse_and_the_hifigan_demo_build_differs_from_the_demo_by_that_paradigm_only():
     configs = {path.stem: build.load_config(path)[0] for path in sorted((ROOT / "configs" / "data").glob("*.yaml"))}
     assert {"tiny", "demo", "demo_hifigan", "asvspoof2019_la"} <= set(configs)

@@ -12,6 +12,7 @@ import yaml
 from conftest import ROOT
 
 import racl.demo as demo
+from datasets_scripts import build
 
 needs_corpus = pytest.mark.skipif(
     subprocess.run(["dpkg", "-s", "fillets-ng-data-cs"], capture_output=True).returncode != 0 or shutil.which("espeak-ng") is None,
@@ -30,9 +31,9 @@ def tiny_corpus_config(tmp_path) -> Path:
 
 
 class Args:
-    def __init__(self, out, corpus_config):
+    def __init__(self, out, corpus_config, data_config="configs/data/demo.yaml"):
         self.out, self.quick, self.workers = str(out), False, 1
-        self.corpus_config, self.data_config, self.train_config = str(corpus_config), "configs/data/demo.yaml", "configs/demo.yaml"
+        self.corpus_config, self.data_config, self.train_config = str(corpus_config), data_config, "configs/demo.yaml"
 
 
 def test_unknown_tts_system_is_a_clear_message(tmp_path):
@@ -49,6 +50,20 @@ def test_too_little_disk_space_is_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "MIN_FREE_GB", 10**9)
     with pytest.raises(demo.DemoError, match="free disk space"):
         demo.stage_check(demo.Context(Args(tmp_path / "out", tiny_corpus_config(tmp_path))))
+
+
+def test_the_build_config_a_run_uses_stands_alone(tmp_path):
+    """demo_hifigan.yaml extends demo.yaml: the run's copy has both merged and its own paths filled in."""
+    ctx = demo.Context(Args(tmp_path / "out", tiny_corpus_config(tmp_path), "configs/data/demo_hifigan.yaml"))
+    ctx.mark("diffusion", {"checkpoint": str(tmp_path / "denoiser")})
+    resolved = demo.resolved_data_config(ctx)
+    moved = shutil.copy(resolved, tmp_path / "elsewhere.yaml")  # nothing in it points back to configs/data
+    config, text = build.load_config(moved)
+    assert "${" not in text and "extends" not in yaml.safe_load(text)
+    assert [p.name for p in config.paradigms] == ["diffusion", "hifigan", "world", "griffinlim"]
+    assert config.paradigms[0].options["checkpoint"] == str(tmp_path / "denoiser")
+    assert config.sources[0].root == str(ctx.out / "corpus" / "metadata.csv")
+    assert config.splits.test_only_paradigms == ["griffinlim"] and config.splits.test == ["cs-small_fish"]
 
 
 def test_rerun_from_a_stage_removes_its_outputs_and_later_ones_only(tmp_path):
