@@ -32,6 +32,7 @@ from pathlib import Path
 
 import soundfile as sf
 import yaml
+
 from datasets_scripts.build import read_config
 
 ROOT = Path(__file__).resolve().parents[1]
