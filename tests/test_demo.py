@@ -45,6 +45,16 @@ def test_unknown_tts_system_is_a_clear_message(tmp_path):
         demo.stage_check(demo.Context(Args(tmp_path / "out", cfg)))
 
 
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="the check asks dpkg, Debian's package manager")
+def test_a_missing_debian_package_is_named_with_the_command_that_installs_it(tmp_path, monkeypatch):
+    from datasets_scripts.corpora import fillets
+
+    monkeypatch.setattr(fillets, "DEBIAN_PACKAGES", {**fillets.DEBIAN_PACKAGES, "xx": "racl-no-such-package"})
+    with pytest.raises(demo.DemoError, match="sudo apt-get install racl-no-such-package"):
+        demo.stage_check(demo.Context(Args(tmp_path / "out", tiny_corpus_config(tmp_path))))
+    assert not (tmp_path / "out").exists()  # nothing written before the check passes
+
+
 @needs_corpus
 def test_too_little_disk_space_is_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "MIN_FREE_GB", 10**9)
