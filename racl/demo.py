@@ -33,7 +33,7 @@ from pathlib import Path
 import soundfile as sf
 import yaml
 
-from datasets_scripts.build import read_config
+from datasets_scripts.build import ConfigError, load_config, read_config
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("check", "corpus", "diffusion", "dataset", "train", "evaluate", "report")
@@ -50,10 +50,24 @@ class DemoError(RuntimeError):
 # ---------------------------------------------------------------- stages
 
 
+def check_configs(ctx) -> None:
+    """The build and training configs, validated before anything is written: a mistake in one
+    would otherwise stop the demo only after the corpus, the denoiser or the dataset was made."""
+    from .train_config import ConfigError as TrainConfigError
+    from .train_config import load_train_config
+
+    try:
+        load_config(ctx.data_config)
+        load_train_config(ctx.train_config)
+    except (ConfigError, TrainConfigError) as error:
+        raise DemoError(str(error)) from None
+
+
 def stage_check(ctx) -> dict:
     from datasets_scripts.corpora.fillets import DEBIAN_PACKAGES
     from datasets_scripts.tts import missing_reason
 
+    check_configs(ctx)
     needed = sorted(set(DEBIAN_PACKAGES.values()) | {"espeak-ng", "festival", "ffmpeg"})
     missing = [p for p in needed if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     systems = [s for split in ctx.corpus_cfg["tts_systems"].values() for lang in split.values() for s in lang]
@@ -254,6 +268,8 @@ class Context:
         self.quick = args.quick
         self.workers = args.workers
         self.corpus_cfg_path = ROOT / args.corpus_config
+        if not self.corpus_cfg_path.is_file():
+            raise DemoError(f"{self.corpus_cfg_path}: no such corpus config file")
         self.corpus_cfg = yaml.safe_load(self.corpus_cfg_path.read_text())
         self.data_config = ROOT / args.data_config
         self.train_config = ROOT / args.train_config
@@ -298,11 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-config", default="configs/demo.yaml")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    ctx = Context(args)
-    if args.from_stage:
-        forget_stages(ctx, args.from_stage)
     start_all = time.time()
     try:
+        ctx = Context(args)
+        if args.from_stage:
+            forget_stages(ctx, args.from_stage)
         for stage in STAGES:
             if ctx.done(stage) is not None:
                 print(f"racl-demo: {stage}: done earlier, skipped")

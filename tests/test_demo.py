@@ -45,6 +45,19 @@ def test_unknown_tts_system_is_a_clear_message(tmp_path):
         demo.stage_check(demo.Context(Args(tmp_path / "out", cfg)))
 
 
+def test_a_bad_config_stops_the_demo_before_anything_is_written(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: nothere.yaml\n")
+    out = tmp_path / "out"
+    with pytest.raises(demo.DemoError, match="`extends`: nothere.yaml: no such config file"):
+        demo.stage_check(demo.Context(Args(out, tiny_corpus_config(tmp_path), str(bad))))
+    for option in ("--data-config", "--train-config", "--corpus-config"):
+        assert demo.main(["--out", str(out), option, str(tmp_path / "none.yaml")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("racl-demo: ") and err.count("\n") == 1 and str(tmp_path / "none.yaml") in err, option
+    assert not out.exists()
+
+
 @pytest.mark.skipif(shutil.which("dpkg") is None, reason="the check asks dpkg, Debian's package manager")
 def test_a_missing_debian_package_is_named_with_the_command_that_installs_it(tmp_path, monkeypatch):
     from datasets_scripts.corpora import fillets
