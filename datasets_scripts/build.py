@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from racl.config import ConfigError, check_keys, fail, read_yaml
+
 from .schema import BONAFIDE, FEATURES, LABEL_NAMES, NO_RECONSTRUCTION, SAMPLING_RATE, SPOOF, ClipRecord
 from .splits import SPLITS, Dropped, SplitSpec, assign_splits
 
@@ -51,10 +53,6 @@ AUDIO_FORMATS = {"flac": ("FLAC", "PCM_16"), "wav": ("WAV", "PCM_16")}
 ROW_GROUP_SIZE = 100  # datasets' choice for audio: small row groups keep random access cheap
 SKIPPED_META = b"racl_skipped"
 BARRIER_TIMEOUT_H = 48
-
-
-class ConfigError(ValueError):
-    """A build config that cannot be used; the message names the key."""
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -116,20 +114,6 @@ SPLIT_KEYS = {"by", "validation", "test", "seed", "test_only_attacks", "test_onl
 POSTPROCESS_KEYS = {"finalize", "before_reconstruction"}
 
 
-def _fail(where: str, key: str, problem: str):
-    raise ConfigError(f"{where}: `{key}`: {problem}")
-
-
-def _check_keys(where: str, section: str, mapping, known: set[str]) -> dict:
-    if not isinstance(mapping, dict):
-        _fail(where, section or "<top level>", f"expected a mapping, got {type(mapping).__name__}")
-    for key in mapping:
-        if key not in known:
-            name = f"{section}.{key}" if section else str(key)
-            _fail(where, name, f"unknown key (known: {', '.join(sorted(known))})")
-    return mapping
-
-
 def _typed(where: str, key: str, value, kind: str, none: bool = False):
     """``value`` if it has ``kind`` (int, pos_int, number, bool, str, dict, str_list), else a ConfigError."""
     if value is None and none:
@@ -146,7 +130,7 @@ def _typed(where: str, key: str, value, kind: str, none: bool = False):
     names = {"pos_int": "a positive integer", "number": "a positive number", "str_list": "a list of strings",
              "dict": "a mapping", "str": "a non-empty string", "int": "an integer", "bool": "true or false"}
     if not checks[kind](value):
-        _fail(where, key, f"expected {names[kind]}{' or null' if none else ''}, got {value!r}")
+        fail(where, key, f"expected {names[kind]}{' or null' if none else ''}, got {value!r}")
     return value
 
 
@@ -154,7 +138,7 @@ def _choice(where: str, key: str, value, choices: Iterable[str], none: bool = Fa
     if value is None and none:
         return None
     if value not in choices:
-        _fail(where, key, f"expected one of {', '.join(choices)}, got {value!r}")
+        fail(where, key, f"expected one of {', '.join(choices)}, got {value!r}")
     return value
 
 
@@ -162,9 +146,9 @@ def _parse_source(where: str, i: int, raw) -> SourceSpec:
     from .corpora import CORPORA
 
     key = f"sources[{i}]"
-    _check_keys(where, key, raw, SOURCE_KEYS)
+    check_keys(where, key, raw, SOURCE_KEYS)
     if "corpus" not in raw:
-        _fail(where, f"{key}.corpus", "missing (every source names its corpus reader)")
+        fail(where, f"{key}.corpus", "missing (every source names its corpus reader)")
     return SourceSpec(
         corpus=_choice(where, f"{key}.corpus", raw["corpus"], sorted(CORPORA)),
         root=_typed(where, f"{key}.root", raw.get("root"), "str", none=True),
@@ -181,10 +165,10 @@ def _parse_paradigm(where: str, i: int, raw) -> ParadigmSpec:
     key = f"paradigms[{i}]"
     if isinstance(raw, str):
         raw = {"name": raw}
-    _check_keys(where, key, raw, PARADIGM_KEYS)
+    check_keys(where, key, raw, PARADIGM_KEYS)
     name = raw.get("name")
     if name not in PARADIGMS:
-        _fail(where, f"{key}.name", f"unknown reconstruction paradigm {name!r} (known: {', '.join(PARADIGMS)})")
+        fail(where, f"{key}.name", f"unknown reconstruction paradigm {name!r} (known: {', '.join(PARADIGMS)})")
     apply_to = _typed(where, f"{key}.apply_to", raw.get("apply_to", ["bonafide"]), "str_list")
     for label in apply_to:
         _choice(where, f"{key}.apply_to", label, LABEL_NAMES)
@@ -201,24 +185,24 @@ def _parse_fraction_or_list(where: str, key: str, value):
         return _typed(where, key, value, "str_list")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1:
         return float(value)
-    _fail(where, key, f"expected a fraction of the speakers in [0, 1) or a list of speakers, got {value!r}")
+    fail(where, key, f"expected a fraction of the speakers in [0, 1) or a list of speakers, got {value!r}")
 
 
 def _parse_splits(where: str, raw, seed: int, paradigm_names: list[str]) -> SplitSpec:
-    _check_keys(where, "splits", raw, SPLIT_KEYS)
+    check_keys(where, "splits", raw, SPLIT_KEYS)
     spec = SplitSpec(seed=seed)
     spec.by = _choice(where, "splits.by", raw.get("by", "speaker"), ["speaker"])
     spec.validation = _parse_fraction_or_list(where, "splits.validation", raw.get("validation", spec.validation))
     spec.test = _parse_fraction_or_list(where, "splits.test", raw.get("test", spec.test))
     fractions = [v for v in (spec.validation, spec.test) if isinstance(v, float)]
     if sum(fractions) >= 1:
-        _fail(where, "splits", f"validation + test fractions must leave speakers for train, got {sum(fractions)}")
+        fail(where, "splits", f"validation + test fractions must leave speakers for train, got {sum(fractions)}")
     spec.seed = _typed(where, "splits.seed", raw.get("seed", seed), "int")
     spec.test_only_attacks = _typed(where, "splits.test_only_attacks", raw.get("test_only_attacks") or [], "str_list")
     spec.test_only_paradigms = _typed(where, "splits.test_only_paradigms", raw.get("test_only_paradigms") or [], "str_list")
     for name in spec.test_only_paradigms:
         if name not in paradigm_names:
-            _fail(where, "splits.test_only_paradigms", f"{name!r} is not one of this config's paradigms {paradigm_names}")
+            fail(where, "splits.test_only_paradigms", f"{name!r} is not one of this config's paradigms {paradigm_names}")
     mapping = _typed(where, "splits.source_split_map", raw.get("source_split_map") or {}, "dict")
     for own, ours in mapping.items():
         _choice(where, f"splits.source_split_map.{own}", ours, SPLITS)
@@ -228,23 +212,23 @@ def _parse_splits(where: str, raw, seed: int, paradigm_names: list[str]) -> Spli
 
 def parse_config(raw, where: str = "config") -> BuildConfig:
     """Validate a loaded YAML mapping; every problem is a :class:`ConfigError` naming its key."""
-    _check_keys(where, "", raw, TOP_KEYS)
+    check_keys(where, "", raw, TOP_KEYS)
     sources = raw.get("sources")
     if not isinstance(sources, list) or not sources:
-        _fail(where, "sources", f"expected a non-empty list of sources, got {sources!r}")
+        fail(where, "sources", f"expected a non-empty list of sources, got {sources!r}")
     paradigms_raw = raw.get("paradigms") or []
     if not isinstance(paradigms_raw, list):
-        _fail(where, "paradigms", f"expected a list, got {paradigms_raw!r}")
+        fail(where, "paradigms", f"expected a list, got {paradigms_raw!r}")
     paradigms = [_parse_paradigm(where, i, p) for i, p in enumerate(paradigms_raw)]
     names = [p.name for p in paradigms]
     if len(set(names)) != len(names):
-        _fail(where, "paradigms", f"each paradigm may appear once (its name is the utt_id suffix), got {names}")
+        fail(where, "paradigms", f"each paradigm may appear once (its name is the utt_id suffix), got {names}")
     seed = _typed(where, "seed", raw.get("seed", 0), "int")
-    postprocess = _check_keys(where, "postprocess", raw.get("postprocess") or {}, POSTPROCESS_KEYS)
+    postprocess = check_keys(where, "postprocess", raw.get("postprocess") or {}, POSTPROCESS_KEYS)
     finalize = _typed(where, "postprocess.finalize", postprocess.get("finalize", False), "bool")
     before = _typed(where, "postprocess.before_reconstruction", postprocess.get("before_reconstruction", False), "bool")
     if before and not finalize:
-        _fail(where, "postprocess.before_reconstruction", "needs `finalize: true` (it moves part of that processing)")
+        fail(where, "postprocess.before_reconstruction", "needs `finalize: true` (it moves part of that processing)")
     return BuildConfig(
         sources=[_parse_source(where, i, s) for i, s in enumerate(sources)],
         paradigms=paradigms,
@@ -262,39 +246,9 @@ def parse_config(raw, where: str = "config") -> BuildConfig:
     )
 
 
-def read_config(path: str | os.PathLike, _seen: tuple = ()) -> tuple[dict, str]:
-    """A build config's YAML mapping and text, with ``extends:`` resolved.
-
-    ``extends: base.yaml`` (relative to the file) starts from that config: mappings merge key by
-    key, anything else (lists included) replaces the base's value. The text of a config that
-    extends another is the merged mapping as YAML, so a card shows everything that was built.
-    """
-    import yaml
-
-    from racl.train_config import merge_mappings
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
-    raw = {} if raw is None else raw
-    if not isinstance(raw, dict) or "extends" not in raw:
-        return raw, text
-    base_name = raw.pop("extends")
-    if not isinstance(base_name, str) or not base_name:
-        _fail(str(path), "extends", f"expected a file name, got {base_name!r}")
-    base_path = (path.parent / base_name).resolve()
-    if base_path in (path.resolve(), *_seen):
-        _fail(str(path), "extends", f"{base_name} is this config or extends it (a cycle)")
-    if not base_path.is_file():
-        _fail(str(path), "extends", f"{base_name}: no such config file")
-    base, _ = read_config(base_path, (*_seen, path.resolve()))
-    merged = merge_mappings(base, raw)
-    return merged, f"# {path.name}, merged with the config it extends ({base_name})\n" + yaml.safe_dump(merged, sort_keys=False)
+def read_config(path: str | os.PathLike) -> tuple[dict, str]:
+    """A build config's YAML mapping and text, with ``extends:`` resolved (:func:`racl.config.read_yaml`)."""
+    return read_yaml(path)
 
 
 def load_config(path: str | os.PathLike) -> tuple[BuildConfig, str]:
@@ -921,13 +875,10 @@ def validate(args: argparse.Namespace) -> tuple[BuildConfig, str, Plan, dict]:
 
 def push(output_dir: Path, repo: str, private: bool) -> None:
     """Upload the finished folder (data/ and README.md) as a Hub dataset repo."""
-    from huggingface_hub import HfApi
+    from racl.hub import push_folder
 
-    api = HfApi()
-    api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
-    api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=str(output_dir),
-                      allow_patterns=[f"{DATA_DIR}/*.parquet", "README.md"],
-                      commit_message="racl-build: hard-sample dataset")
+    push_folder(output_dir, repo, repo_type="dataset", private=private, allow_patterns=[f"{DATA_DIR}/*.parquet", "README.md"],
+                commit_message="racl-build: hard-sample dataset")
     print(f"racl-build: uploaded {output_dir} to https://huggingface.co/datasets/{repo}")
 
 

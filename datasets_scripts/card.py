@@ -202,7 +202,7 @@ ds = load_dataset("path/to/this/folder")   # or the Hub repo id; audio decodes a
 
 ## Labels
 
-`label` is a `ClassLabel(names={LABEL_NAMES})`: **0 = bonafide, 1 = spoof**. A reconstruction is **spoof**
+`label` is a `ClassLabel(names={list(LABEL_NAMES)})`: **0 = bonafide, 1 = spoof**. A reconstruction is **spoof**
 whatever its source (its `is_reconstructed` is true, `reconstruction` names the paradigm). Audio: 16 kHz mono,
 {crop}; {post}.
 

@@ -10,16 +10,12 @@ from dataclasses import asdict, dataclass, field
 
 import datasets
 
-SAMPLING_RATE = 16_000
-LABEL_NAMES = ["bonafide", "spoof"]
-BONAFIDE, SPOOF = 0, 1
-NO_ATTACK = "-"
-NO_RECONSTRUCTION = "none"
+from racl.labels import BONAFIDE, LABEL_NAMES, NO_ATTACK, NO_RECONSTRUCTION, SAMPLING_RATE, SPOOF, label_id
 
 FEATURES = datasets.Features(
     {
         "audio": datasets.Audio(sampling_rate=SAMPLING_RATE),
-        "label": datasets.ClassLabel(names=LABEL_NAMES),
+        "label": datasets.ClassLabel(names=list(LABEL_NAMES)),
         "utt_id": datasets.Value("string"),
         "source_id": datasets.Value("string"),
         "is_reconstructed": datasets.Value("bool"),
@@ -30,18 +26,6 @@ FEATURES = datasets.Features(
         "duration": datasets.Value("float32"),
     }
 )
-
-
-def label_id(label: str | int) -> int:
-    """Accept 0/1, 'bonafide'/'spoof' and the spellings corpora use ('bona-fide', 'genuine', 'fake', ...)."""
-    if isinstance(label, (int,)) and label in (BONAFIDE, SPOOF):
-        return int(label)
-    text = str(label).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
-    if text in {"bonafide", "genuine", "real", "0", "human", "original"}:
-        return BONAFIDE
-    if text in {"spoof", "fake", "1", "deepfake", "synthetic", "generated"}:
-        return SPOOF
-    raise ValueError(f"unknown label {label!r}: expected bonafide/spoof (or 0/1)")
 
 
 @dataclass

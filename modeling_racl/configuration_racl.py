@@ -11,6 +11,12 @@ from transformers import PretrainedConfig, Wav2Vec2Config
 
 XLSR_300M = "facebook/wav2vec2-xls-r-300m"
 
+# The project's label and rate conventions (docs/design.md, "Conventions"), defined once here: this
+# folder is the lowest layer, and everything else imports them from it (``racl.labels``).
+SAMPLING_RATE = 16_000
+LABEL_NAMES = ("bonafide", "spoof")
+BONAFIDE, SPOOF = 0, 1
+
 # The architecture of facebook/wav2vec2-xls-r-300m, so the full-size model can be built (random
 # weights, e.g. for benchmarks) without downloading its config.
 XLSR_300M_ARCHITECTURE = dict(
@@ -223,8 +229,8 @@ class RACLConfig(PretrainedConfig):
         self.score_window_seconds = score_window_seconds
         self.score_hop_seconds = score_hop_seconds
 
-        kwargs.setdefault("id2label", {0: "bonafide", 1: "spoof"})
-        kwargs.setdefault("label2id", {"bonafide": 0, "spoof": 1})
+        kwargs.setdefault("id2label", dict(enumerate(LABEL_NAMES)))
+        kwargs.setdefault("label2id", {name: i for i, name in enumerate(LABEL_NAMES)})
         super().__init__(**kwargs)
         if self.encoder_channels_mismatch():
             raise ValueError(f"aasist_encoder_channels must chain (out of one block = in of the next) and start at 1: {self.aasist_encoder_channels}")
@@ -263,4 +269,4 @@ class RACLConfig(PretrainedConfig):
         return 5 * self.aasist_gat_dims[1]
 
 
-__all__ = ["RACLConfig", "XLSR_300M", "XLSR_300M_ARCHITECTURE", "FRONTENDS"]
+__all__ = ["RACLConfig", "XLSR_300M", "XLSR_300M_ARCHITECTURE", "FRONTENDS", "SAMPLING_RATE", "LABEL_NAMES", "BONAFIDE", "SPOOF"]

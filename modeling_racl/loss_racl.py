@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-BONAFIDE = 0
+from .configuration_racl import BONAFIDE
 
 
 @dataclass

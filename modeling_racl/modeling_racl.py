@@ -24,7 +24,7 @@ from transformers import PreTrainedModel, Wav2Vec2Model
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_racl import RACLConfig
+from .configuration_racl import SAMPLING_RATE, RACLConfig
 from .loss_racl import RACLLoss
 
 NEG_INF = float("-inf")
@@ -126,7 +126,7 @@ def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
-def sinc_band_pass_filters(num_filters: int, kernel_size: int, sample_rate: int = 16_000) -> torch.Tensor:
+def sinc_band_pass_filters(num_filters: int, kernel_size: int, sample_rate: int = SAMPLING_RATE) -> torch.Tensor:
     """(num_filters, kernel_size) Hamming-windowed ideal band-pass filters, band edges equally spaced in mel
     from 0 Hz to Nyquist: each filter is the difference of two windowed-sinc low-passes."""
     nyquist_mel = 2595.0 * math.log10(1.0 + sample_rate / 2.0 / 700.0)
@@ -169,7 +169,7 @@ class SincFrontend(nn.Module):
 # --------------------------------------------------------------------------------------------------
 
 
-def filterbank_matrix(scale: str, n_fft: int, num_bins: int, sample_rate: int = 16_000) -> torch.Tensor:
+def filterbank_matrix(scale: str, n_fft: int, num_bins: int, sample_rate: int = SAMPLING_RATE) -> torch.Tensor:
     """(n_fft // 2 + 1, num_bins) triangular filters from 0 Hz to Nyquist, linear or mel (HTK) spaced.
 
     The same triangles as torchaudio's ``linear_fbanks`` / ``melscale_fbanks(norm=None)`` (tested equal), written

@@ -5,4 +5,4 @@ The model itself lives in ``modeling_racl`` (also the Hub remote-code folder, to
 
 __version__ = "0.1.0"
 
-SAMPLING_RATE = 16_000
+from .labels import SAMPLING_RATE  # noqa: E402  (one definition: the model folder's)

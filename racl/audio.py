@@ -1,11 +1,12 @@
 """Audio decoding at the edge: any common file → mono float32 at 16 kHz.
 
-Everything inside racl works on 16 kHz mono float32 (DESIGN.md section 4); this is the one place
-that turns user files into that, with one clear error per unreadable file.
+Everything inside racl works on 16 kHz mono float32 (docs/design.md, "Conventions"); this is the one
+place that turns user files and dataset cells into that, with one clear error per unreadable input.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from . import SAMPLING_RATE
+from .labels import SAMPLING_RATE
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".au", ".webm")
 
@@ -75,6 +76,31 @@ def load_audio(path: str | os.PathLike, target_rate: int = SAMPLING_RATE) -> np.
         except Exception:
             raise AudioDecodeError(f"{path}: not a readable audio file ({str(sf_error).strip() or type(sf_error).__name__})") from None
     return check_waveform(to_mono_16k(data, sr, target_rate), path)
+
+
+def decode_audio_cell(value, name: str = "audio") -> np.ndarray:
+    """A dataset ``audio`` cell → mono float32 at 16 kHz, whatever form ``datasets`` hands it in.
+
+    Undecoded cells (``Audio(decode=False)``: ``{bytes, path}``) are read with libsndfile from the
+    bytes, or from the path; decoded ones are a torchcodec ``AudioDecoder`` (datasets >= 4) or
+    ``{array, sampling_rate}`` (in-memory rows, older datasets).
+    """
+    if hasattr(value, "get_all_samples"):
+        samples = value.get_all_samples()
+        data, rate = samples.data.numpy(), int(samples.sample_rate)
+    elif isinstance(value, dict) and value.get("array") is not None:
+        data, rate = value["array"], int(value["sampling_rate"])
+    elif isinstance(value, dict) and value.get("bytes"):
+        try:
+            data, rate = sf.read(io.BytesIO(value["bytes"]), dtype="float32", always_2d=True)
+        except Exception as error:
+            raise AudioDecodeError(f"{name}: audio bytes are not readable ({str(error).strip() or type(error).__name__})") from None
+        data = data.T
+    elif isinstance(value, dict) and value.get("path"):
+        return load_audio(value["path"])
+    else:
+        raise AudioDecodeError(f"{name}: audio cell holds no audio (neither bytes, a path, an array nor a decoder)")
+    return check_waveform(to_mono_16k(data, rate), name)
 
 
 def find_audio_files(paths: list[str | os.PathLike]) -> list[str]:

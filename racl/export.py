@@ -21,7 +21,8 @@ from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
 from modeling_racl import RACLConfig, RACLForAudioClassification
 
-from . import SAMPLING_RATE
+from .hub import push_folder
+from .labels import SAMPLING_RATE
 
 REMOTE_CODE_FILES = ("configuration_racl.py", "modeling_racl.py", "loss_racl.py")
 
@@ -150,16 +151,6 @@ def export_model_folder(
     return out
 
 
-def push_folder(folder: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None) -> str:
-    """Upload an exported folder with huggingface_hub; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Upload RACL detector")
-    return str(getattr(info, "commit_url", info))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="racl-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
@@ -184,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"racl-export: wrote {out}")
     if args.push:
-        print(f"racl-export: pushed {push_folder(out, args.push, args.private)}")
+        print(f"racl-export: pushed {push_folder(out, args.push, private=args.private, commit_message='Upload RACL detector')}")
     return 0
 
 

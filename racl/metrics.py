@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-BONAFIDE, SPOOF = 0, 1
+from .labels import BONAFIDE, SPOOF
 _LABEL_NAMES = {"bonafide": BONAFIDE, "bona fide": BONAFIDE, "spoof": SPOOF}
 
 

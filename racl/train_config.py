@@ -7,16 +7,10 @@ Model hyper-parameters live in ``RACLConfig`` (a JSON file + ``model.overrides``
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-
-class ConfigError(ValueError):
-    """A training config that cannot be used; the message names the offending key."""
+from .config import ConfigError, build_dataclass, load_mapping
 
 
 @dataclass
@@ -88,74 +82,10 @@ CHOICES = {
 }
 
 
-def _coerce(key: str, value, expected):
-    """Check ``value`` against a dataclass field type; ints are accepted for floats."""
-    options = typing.get_args(expected) if isinstance(expected, types.UnionType) or typing.get_origin(expected) is typing.Union else (expected,)
-    for option in options:
-        if option is type(None) and value is None:
-            return None
-        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if option in (str, bool, dict, list) and isinstance(value, option):
-            return value
-    names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-    raise ConfigError(f"config key '{key}' must be {names}, got {type(value).__name__} {value!r}")
-
-
-def _build(cls, values: dict, prefix: str):
-    if not isinstance(values, dict):
-        raise ConfigError(f"config section '{prefix.rstrip('.')}' must be a mapping, got {type(values).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}' (known in this section: {', '.join(sorted(known))})")
-    kwargs = {}
-    for name, value in values.items():
-        key = prefix + name
-        if dataclasses.is_dataclass(hints[name]):
-            kwargs[name] = _build(hints[name], value, key + ".")
-        else:
-            kwargs[name] = _coerce(key, value, hints[name])
-            if key in CHOICES and kwargs[name] not in CHOICES[key]:
-                raise ConfigError(f"config key '{key}' must be one of {CHOICES[key]}, got {value!r}")
-    return cls(**kwargs)
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    """``["training.max_steps=10", "model.overrides.aggregation=gated"]`` → nested dict (values parsed as YAML)."""
-    nested: dict = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"override {pair!r} must look like section.key=value")
-        dotted, raw = pair.split("=", 1)
-        node = nested
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
-    return nested
-
-
-def merge_mappings(base: dict, extra: dict) -> dict:
-    """``base`` updated by ``extra``: mappings merge key by key, anything else (lists too) replaces."""
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = merge_mappings(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    raw = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"config file {path} does not exist")
-        raw = yaml.safe_load(path.read_text()) or {}
-    raw = merge_mappings(raw, parse_overrides(overrides or []))
-    config = _build(TrainConfig, raw, "")
+    """A training YAML (``extends:`` allowed) with dotted ``overrides`` on top, checked strictly."""
+    raw, _ = load_mapping(path, overrides)
+    config = build_dataclass(TrainConfig, raw, str(path or "config"), choices=CHOICES)
     if config.augment:
         from .augment import AugmentConfig
 
@@ -164,3 +94,6 @@ def load_train_config(path: str | Path | None, overrides: list[str] | None = Non
         except (TypeError, ValueError) as error:
             raise ConfigError(f"config section 'augment': {error}") from None
     return config
+
+
+__all__ = ["ConfigError", "TrainConfig", "load_train_config"]

@@ -169,12 +169,10 @@ def assemble(model: str, out: str | os.PathLike, overwrite: bool = False, wheel_
 
 def push(folder: Path, space_id: str, private: bool = False, token: str | None = None) -> str:
     """Create (or reuse) the Gradio Space and upload the folder in one commit; returns the commit URL."""
-    from huggingface_hub import HfApi
+    from racl.hub import push_folder
 
-    api = HfApi(token=token)
-    api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-    info = api.upload_folder(folder_path=str(folder), repo_id=space_id, repo_type="space", commit_message="Deploy the RACL detector demo")
-    return str(getattr(info, "commit_url", info))
+    return push_folder(folder, space_id, repo_type="space", private=private, token=token, space_sdk="gradio",
+                       commit_message="Deploy the RACL detector demo")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -230,6 +230,9 @@ def test_push_to_hub_uploads_data_and_card_only(reference, monkeypatch):
     calls = []
 
     class FakeApi:
+        def __init__(self, **kwargs):
+            pass
+
         def create_repo(self, repo_id, **kwargs):
             calls.append(("create_repo", repo_id, kwargs))
 
