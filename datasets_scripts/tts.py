@@ -21,6 +21,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
+# Each engine's Debian package (its program); a voice's own package is TTSSystem.package.
+ENGINE_PACKAGES = {"espeak-ng": "espeak-ng", "festival": "festival"}
 FESTIVAL_VOICE_DIRS = ("/usr/share/festival/voices", "/usr/lib/festival/voices")
 TIMEOUT_S = 120
 # Typographic characters ISO-8859-2 lacks; festival would otherwise get "?" for them.
@@ -74,9 +76,9 @@ def missing_reason(system: str) -> str | None:
     """Why ``system`` cannot run here (naming the Debian package to install), or None if it can."""
     spec = get_system(system)
     if spec.engine == "espeak-ng":
-        return None if shutil.which("espeak-ng") else "espeak-ng not found; install the Debian package espeak-ng"
+        return None if shutil.which("espeak-ng") else f"espeak-ng not found; install the Debian package {ENGINE_PACKAGES['espeak-ng']}"
     if not shutil.which("text2wave"):
-        return "text2wave not found; install the Debian package festival"
+        return f"text2wave not found; install the Debian package {ENGINE_PACKAGES['festival']}"
     if not _festival_voice_installed(spec.voice):
         return f"Festival voice {spec.voice} not installed; install the Debian package {spec.package}"
     return None

@@ -18,6 +18,8 @@ import torchaudio.functional as AF
 from .labels import SAMPLING_RATE
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".au", ".webm")
+# torchcodec decodes with ffmpeg's libraries what libsndfile cannot; scripts/setup.sh installs them.
+DEBIAN_PACKAGES = ("ffmpeg",)
 
 
 class AudioDecodeError(ValueError):

@@ -262,8 +262,8 @@ def test_available_paradigms_offline():
         assert "semanticodec" not in available and "pip install" in status["semanticodec"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("semanticodec") is not None, reason="semanticodec is installed")
-def test_semanticodec_missing_says_what_to_install():
+def test_semanticodec_missing_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "semanticodec", None)  # as if not installed, also where it is
     with pytest.raises(ImportError, match=r"pip install 'racl\[semanticodec\]'"):
         get_reconstructor("semanticodec")
 

@@ -30,6 +30,7 @@ APP = SPACE / "app.py"
 ARTIFACTS = ROOT / "test-artifacts" / "space"
 LOOPBACK = "127.0.0.1"
 CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_PACKAGE = "chromium"  # Debian's; scripts/setup.sh installs it
 # Playwright's own browser download is unreachable; Debian's chromium, kept off the network.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VERDICT = re.compile(r"Verdict: \**(bona fide|spoof)")  # Markdown source or rendered text
@@ -356,7 +357,7 @@ def space_server(tiny_model_dir, tmp_path_factory):
 @pytest.fixture()
 def browser_page():
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package chromium)")
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package {CHROMIUM_PACKAGE})")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:
