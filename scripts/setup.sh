@@ -58,7 +58,8 @@ if [ "$LIST" -eq 1 ]; then
 fi
 
 if command -v dpkg-query >/dev/null; then
-  installed=" $(dpkg-query -W -f='${Status} ${Package}\n' "${APT_PACKAGES[@]}" 2>/dev/null | awk '$3 == "installed" {printf "%s ", $4}')"
+  # One query for all (quick when everything is there); it exits non-zero when one is unknown to dpkg.
+  installed=" $({ dpkg-query -W -f='${Status} ${Package}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true; } | awk '$3 == "installed" {printf "%s ", $4}')"
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
     [[ "$installed" == *" $p "* ]] || missing+=("$p")
