@@ -33,7 +33,8 @@ from pathlib import Path
 import soundfile as sf
 import yaml
 
-from datasets_scripts.build import ConfigError, load_config, read_config
+from datasets_scripts.build_config import load_config
+from racl.config import ConfigError, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("check", "corpus", "diffusion", "dataset", "train", "evaluate", "report")
@@ -171,7 +172,7 @@ def stage_diffusion(ctx) -> dict:
     with open(corpus_dir / "metadata.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["label"] == "bonafide" and r["speaker"] in train_speakers]
     waves = [load_audio(corpus_dir / r["path"]) for r in rows]
-    data_cfg, _ = read_config(ctx.data_config)
+    data_cfg, _ = read_yaml(ctx.data_config)
     if (data_cfg.get("postprocess") or {}).get("before_reconstruction"):
         # Learn the clips it will reconstruct: each in the room the build gives it (same seed, same rooms).
         from datasets_scripts.postprocess import prepare_source, source_room_seed
@@ -189,7 +190,7 @@ def resolved_data_config(ctx) -> Path:
     """The build config as this run uses it, standing alone: its ``extends:`` merged in and the
     ``${RACL_DEMO_*}`` names of this run's corpus and denoiser filled in."""
     env = {"RACL_DEMO_CORPUS": str(ctx.out / "corpus" / "metadata.csv"), "RACL_DEMO_DIFFUSION": ctx.done("diffusion")["checkpoint"]}
-    _, text = read_config(ctx.data_config)
+    _, text = read_yaml(ctx.data_config)
     for key, value in env.items():
         text = text.replace("${" + key + "}", value)
     resolved = ctx.out / "data_config.yaml"

@@ -19,6 +19,8 @@ import yaml
 
 from conftest import ROOT, speech_like
 from datasets_scripts import build
+from datasets_scripts.build_config import ConfigError, load_config, parse_config
+from datasets_scripts.build_plan import fingerprint, make_plan
 from datasets_scripts.schema import FEATURES, ClipRecord
 from datasets_scripts.splits import SplitSpec, assign_splits
 
@@ -335,10 +337,10 @@ def test_corpus_split_map_drops_speaker_conflicts():
 
 
 def test_limit_spreads_and_changes_the_fingerprint(tmp_path, corpus):
-    config, _ = build.load_config(make_config(tmp_path, corpus / "metadata.csv"))
-    full, limited = build.make_plan(config), build.make_plan(config, limit=8)
+    config, _ = load_config(make_config(tmp_path, corpus / "metadata.csv"))
+    full, limited = make_plan(config), make_plan(config, limit=8)
     assert len(limited.items) < len(full.items) and len({i.speaker for i in limited.items}) >= 4
-    assert build.fingerprint(config, full, None)["fingerprint"] != build.fingerprint(config, limited, 8)["fingerprint"]
+    assert fingerprint(config, full, None)["fingerprint"] != fingerprint(config, limited, 8)["fingerprint"]
     assert [i.utt_id for i in full.items] == sorted(i.utt_id for i in full.items)
 
 
@@ -348,14 +350,14 @@ def test_extends_starts_from_the_base_config_and_the_text_is_the_merged_config(t
     child = tmp_path / "sub" / "child.yaml"
     child.parent.mkdir()
     child.write_text("extends: ../base.yaml\nname: child\nsplits: {seed: 7}\nparadigms:\n  - name: world\n")
-    config, text = build.load_config(child)
-    parent, _ = build.load_config(base)
+    config, text = load_config(child)
+    parent, _ = load_config(base)
     assert config.name == "child" and [p.name for p in config.paradigms] == ["world"]  # lists replace
     assert config.splits.seed == 7 and config.splits.validation == parent.splits.validation  # mappings merge
     assert (config.sources, config.shard_size, config.seed) == (parent.sources, parent.shard_size, parent.seed)
     merged = yaml.safe_load(text)  # the card shows what was built, not a pointer to another file
     assert "extends" not in merged and merged["splits"]["seed"] == 7
-    assert build.parse_config(merged, "merged") == config
+    assert parse_config(merged, "merged") == config
 
 
 @pytest.mark.parametrize("body, problem", [
@@ -368,12 +370,12 @@ def test_bad_extends_is_one_clear_error(tmp_path, body, problem):
     path = tmp_path / "self.yaml"
     path.write_text(body)
     (tmp_path / "other.yaml").write_text("extends: self.yaml\n")
-    with pytest.raises(build.ConfigError, match=problem):
-        build.load_config(path)
+    with pytest.raises(ConfigError, match=problem):
+        load_config(path)
 
 
 def test_shipped_build_configs_parse_and_the_hifigan_demo_build_differs_from_the_demo_by_that_paradigm_only():
-    configs = {path.stem: build.load_config(path)[0] for path in sorted((ROOT / "configs" / "data").glob("*.yaml"))}
+    configs = {path.stem: load_config(path)[0] for path in sorted((ROOT / "configs" / "data").glob("*.yaml"))}
     assert {"tiny", "demo", "demo_hifigan", "asvspoof2019_la"} <= set(configs)
     demo, with_hifigan = configs["demo"], configs["demo_hifigan"]
     assert [p for p in with_hifigan.paradigms if p.name != "hifigan"] == demo.paradigms
