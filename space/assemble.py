@@ -4,11 +4,12 @@
 
 The folder holds:
 
-- ``app.py`` and ``examples/`` (copied from ``space/``);
+- ``app.py``, its sibling modules (every ``space/*.py`` but this script) and ``examples/``;
 - ``README.md``: this folder's Space card, its front matter synced to the installed gradio and Python;
 - ``racl-<version>-py3-none-any.whl``: the racl package built from this checkout;
-- ``requirements.txt``: racl's runtime dependencies and the Space extras, each pinned to the version
-  installed here, then the wheel (``./racl-...whl``);
+- ``requirements.txt``: one list, the wheel with its ``space`` extra (``./racl-...whl[space]``), so pip
+  resolves racl's own dependencies and the Space's from the wheel, each of them also pinned to the
+  version installed here;
 - ``space_config.json``: which model to load: ``"model"`` (a copy of a local model folder under
   ``model/``) or a Hub id;
 
@@ -16,9 +17,10 @@ so ``pip install -r requirements.txt && python app.py`` inside the folder runs t
 
 ``--push`` creates (or reuses) a Gradio Space with huggingface_hub and uploads the folder in one
 commit. The Spaces builder installs ``requirements.txt`` before the repository's files are in place,
-so for a pushed public Space the wheel is referenced by its URL in the Space repo instead; for a
-private one (not downloadable without a token) the line is left out and ``app.py`` imports racl from
-the wheel file beside it (a pure-Python wheel is importable as a zip), its dependencies being pinned.
+so for a pushed public Space the wheel is referenced by its URL in the Space repo
+(``racl[space] @ https://...whl``). A private Space's files cannot be downloaded without a token, so
+there the wheel's packages are unpacked beside ``app.py`` (Python imports them from the script's own
+folder) and ``requirements.txt`` lists their pinned dependencies.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from packaging.requirements import Requirement
 SPACE_DIR = Path(__file__).resolve().parent
 ROOT = SPACE_DIR.parent
 EXTRAS = ("space",)  # racl extras the app needs on top of racl's own requirements
-ALSO_PIN = ("pillow",)  # imported by app.py directly; pinned even though it comes with gradio
+NOT_APP_FILES = ("assemble.py",)  # space/*.py that the Space itself does not run
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")  # "user/name" (or a legacy "name")
 # Training leftovers a model folder may hold; the Space needs none of them.
 MODEL_IGNORE = (".git", "__pycache__", "optimizer.pt", "scheduler.pt", "rng_state*.pth", "training_args.bin", "trainer_state.json", "checkpoint-*")
@@ -76,25 +78,23 @@ def _has_build_backend() -> bool:
 
 
 def wheel_requirements(wheel: Path, extras: tuple[str, ...] = EXTRAS) -> list[Requirement]:
-    """The wheel's own Requires-Dist: unconditional ones plus those of ``extras``."""
+    """The wheel's own Requires-Dist that apply here: the base ones plus those of ``extras``."""
     with zipfile.ZipFile(wheel) as zf:
         name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         metadata = email.parser.Parser().parsestr(zf.read(name).decode())
     chosen = []
     for line in metadata.get_all("Requires-Dist") or []:
         req = Requirement(line)
-        if req.marker is None:
-            chosen.append(req)
-        elif any(req.marker.evaluate({"extra": extra}) for extra in extras):
+        if req.marker is None or any(req.marker.evaluate({"extra": extra}) for extra in ("", *extras)):
             req.marker = None
             chosen.append(req)
     return chosen
 
 
-def pinned(requirements: list[Requirement], also: tuple[str, ...] = ALSO_PIN) -> list[str]:
+def pinned(requirements: list[Requirement]) -> list[str]:
     """``name==installed version`` for each requirement; the original specifier where not installed."""
     lines, seen = [], set()
-    for req in [*requirements, *map(Requirement, also)]:
+    for req in requirements:
         key = req.name.lower().replace("_", "-")
         if key in seen:
             continue
@@ -107,13 +107,38 @@ def pinned(requirements: list[Requirement], also: tuple[str, ...] = ALSO_PIN) ->
     return lines
 
 
-def requirements_text(pins: list[str], wheel_line: str | None) -> str:
+def wheel_line(wheel: Path, url_base: str | None = None) -> str:
+    """The requirement that installs the wheel with the Space's extras, from this folder or from a URL."""
+    extras = ",".join(EXTRAS)
+    if url_base:
+        return f"racl[{extras}] @ {url_base.rstrip('/')}/{wheel.name}"
+    return f"./{wheel.name}[{extras}]"  # pip's form for a local file with extras; relative to the folder
+
+
+def requirements_text(pins: list[str], racl_line: str | None) -> str:
     head = [
         "# Written by space/assemble.py: the third-party packages pinned to the environment that built this",
         "# Space (torch first: torchaudio does not guard against another torch), then the racl package.",
     ]
-    tail = [wheel_line] if wheel_line else ["# racl: imported by app.py from the wheel in this folder (private Space)."]
+    tail = [racl_line] if racl_line else ["# racl: its packages are unpacked beside app.py (private Space)."]
     return "\n".join([*head, *pins, *tail]) + "\n"
+
+
+def unpack_packages(wheel: Path, out: Path) -> list[str]:
+    """The wheel's top-level packages (not its metadata) extracted into ``out``; returns their names."""
+    with zipfile.ZipFile(wheel) as zf:
+        members = [n for n in zf.namelist() if not n.split("/")[0].endswith(".dist-info")]
+        zf.extractall(out, members)
+    return sorted({n.split("/")[0] for n in members})
+
+
+def copy_app(out: Path) -> None:
+    """The app and its sibling modules, and the example clips (without the script that makes them)."""
+    for path in sorted(SPACE_DIR.glob("*.py")):
+        if path.name not in NOT_APP_FILES:
+            shutil.copy2(path, out / path.name)
+    if (SPACE_DIR / "examples").is_dir():
+        shutil.copytree(SPACE_DIR / "examples", out / "examples", ignore=shutil.ignore_patterns("*.sh"))
 
 
 def space_card(model: str, local_model: bool) -> str:
@@ -149,21 +174,27 @@ def prepare_out(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def assemble(model: str, out: str | os.PathLike, overwrite: bool = False, wheel_url_base: str | None = None, wheel_in_requirements: bool = True) -> Path:
-    """Write the Space folder; ``wheel_url_base``: reference the wheel by URL (a pushed public Space)."""
+def assemble(model: str, out: str | os.PathLike, overwrite: bool = False, wheel_url_base: str | None = None, vendor: bool = False) -> Path:
+    """Write the Space folder.
+
+    ``wheel_url_base``: reference the wheel by URL (a pushed public Space); ``vendor``: unpack the
+    wheel's packages beside the app instead of installing it (a pushed private Space).
+    """
     out = Path(out).resolve()
     prepare_out(out, overwrite)
-    shutil.copy2(SPACE_DIR / "app.py", out / "app.py")
-    if (SPACE_DIR / "examples").is_dir():
-        shutil.copytree(SPACE_DIR / "examples", out / "examples", ignore=shutil.ignore_patterns("*.sh"))
+    copy_app(out)
     model_ref = copy_model(model, out)
     (out / "space_config.json").write_text(json.dumps({"model": model_ref}, indent=2) + "\n")
     (out / "README.md").write_text(space_card(model, model_ref == "model"), encoding="utf-8")
     wheel = build_wheel(out)
-    wheel_line = None
-    if wheel_in_requirements:
-        wheel_line = f"racl @ {wheel_url_base.rstrip('/')}/{wheel.name}" if wheel_url_base else f"./{wheel.name}"
-    (out / "requirements.txt").write_text(requirements_text(pinned(wheel_requirements(wheel)), wheel_line))
+    pins = pinned(wheel_requirements(wheel))
+    if vendor:
+        unpack_packages(wheel, out)
+        wheel.unlink()
+        racl_line = None
+    else:
+        racl_line = wheel_line(wheel, wheel_url_base)
+    (out / "requirements.txt").write_text(requirements_text(pins, racl_line))
     return out
 
 
@@ -185,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     url_base = f"https://huggingface.co/spaces/{args.push}/resolve/main" if args.push and not args.private else None
     try:
-        out = assemble(args.model, args.out, args.overwrite, wheel_url_base=url_base, wheel_in_requirements=not (args.push and args.private))
+        out = assemble(args.model, args.out, args.overwrite, wheel_url_base=url_base, vendor=bool(args.push and args.private))
     except AssembleError as error:
         print(f"assemble: {error}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ Servers listen on 127.0.0.1 only; every request loop is bounded. Screenshots go 
 test-artifacts/space/ (gitignored).
 """
 
-import importlib.util
+import importlib
 import json
 import os
 import re
@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 import urllib.request
 import zipfile
 from contextlib import contextmanager
@@ -42,15 +43,19 @@ START_TIMEOUT_S = 300  # importing torch + transformers + gradio on 2 busy cores
 # helpers
 
 
-def load_app_module():
-    """space/app.py as a module (it is a script in a folder, not a package)."""
-    name = "racl_space_app"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, APP)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while the class is built
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+SPACE_MODULES = ("settings", "verdict", "recording", "render", "detector", "app", "assemble")
+
+
+def load_space_modules() -> types.SimpleNamespace:
+    """space/'s modules, imported as ``python space/app.py`` imports them: space/ first on the path.
+
+    space/ is a folder of scripts, not a package; the path entry is the test's, for the import only.
+    """
+    sys.path.insert(0, str(SPACE))
+    try:
+        return types.SimpleNamespace(**{name: importlib.import_module(name) for name in SPACE_MODULES})
+    finally:
+        sys.path.remove(str(SPACE))
 
 
 def free_port() -> int:
@@ -142,16 +147,16 @@ def reset_peak_rss(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def app():
-    return load_app_module()
+def space():
+    return load_space_modules()
 
 
 @pytest.fixture(scope="module")
-def detector(app, tiny_model_dir):
+def detector(space, tiny_model_dir):
     from racl.scoring import Scorer
 
     scorer = Scorer.from_pretrained(str(tiny_model_dir), device="cpu", batch_size=4)
-    return app.Detector(scorer, app.Settings(model=str(tiny_model_dir), max_seconds=60))
+    return space.detector.Detector(scorer, space.settings.Settings(model=str(tiny_model_dir), max_seconds=60))
 
 
 def test_long_recording_gets_verdict_probability_score_and_timeline(detector, write_wav):
@@ -177,10 +182,10 @@ def test_silence_is_scored_not_refused(detector, write_wav):
     assert VERDICT.search(text) and probability is not None
 
 
-def test_chunked_scoring_equals_the_library_scorer(app, detector):
+def test_chunked_scoring_equals_the_library_scorer(space, detector):
     """The app scores a few batches at a time; the numbers must be those of Scorer.score_waveform."""
     wave = speech_like(23.0, seed=3)
-    chunked = app.score_in_chunks(detector.scorer, wave, chunk_batches=1)  # 11 windows, batches of 4: 3 chunks
+    chunked = space.recording.score_in_chunks(detector.scorer, wave, chunk_batches=1)  # 11 windows, batches of 4: 3 chunks
     whole = detector.scorer.score_waveform(wave)
     assert len(chunked.windows) == len(whole.windows) == 11
     assert [(w.start, w.end) for w in chunked.windows] == [(w.start, w.end) for w in whole.windows]
@@ -231,7 +236,7 @@ def test_no_file_asks_for_one(detector):
     assert "Upload a recording" in detector.analyse(None)[0]
 
 
-def test_too_long_is_refused_before_decoding(app, detector, tmp_path, monkeypatch):
+def test_too_long_is_refused_before_decoding(space, detector, tmp_path, monkeypatch):
     """The header's duration is checked first, so a huge upload is never decoded into memory."""
     path = tmp_path / "long.wav"
     sf.write(str(path), np.zeros(61 * SR, dtype=np.int16), SR)
@@ -239,7 +244,7 @@ def test_too_long_is_refused_before_decoding(app, detector, tmp_path, monkeypatc
     def must_not_decode(*_):
         raise AssertionError("decoded a file that the header already showed to be too long")
 
-    monkeypatch.setattr(app, "load_audio", must_not_decode)
+    monkeypatch.setattr(space.recording, "load_audio", must_not_decode)
     assert "too long" in detector.analyse(str(path))[0]
 
 
@@ -253,36 +258,38 @@ def test_an_unexpected_failure_is_a_message_not_a_traceback(detector, write_wav,
     assert probability is None
 
 
-def test_settings_come_from_flag_then_environment_then_space_config(app, tmp_path, monkeypatch):
+def test_settings_come_from_flag_then_environment_then_space_config(space, tmp_path, monkeypatch):
     (tmp_path / "model").mkdir()
     config = tmp_path / "space_config.json"
     config.write_text(json.dumps({"model": "model", "max_seconds": 600, "concurrency": 3}))
-    monkeypatch.setattr(app, "CONFIG_FILE", config)
+    monkeypatch.setattr(space.settings, "CONFIG_FILE", config)
     monkeypatch.setenv("RACL_MAX_SECONDS", "900")
     monkeypatch.delenv("RACL_MODEL", raising=False)
     monkeypatch.delenv("RACL_CONCURRENCY", raising=False)
-    settings = app.load_settings(["--batch-size", "2"])
+    settings = space.settings.load_settings(["--batch-size", "2"])
     assert settings.model == str(tmp_path / "model")  # relative to the Space folder
     assert (settings.max_seconds, settings.concurrency, settings.batch_size, settings.queue_size) == (900.0, 3, 2, 32)
-    assert app.load_settings(["--max-seconds", "30"]).max_seconds == 30.0
+    assert space.settings.load_settings(["--max-seconds", "30"]).max_seconds == 30.0
+    assert space.settings.load_settings([], config_file=tmp_path / "none.json").max_seconds == 900.0  # no file: env
 
 
-def test_limitations_come_from_the_model_card(app, tiny_model_dir, tmp_path):
-    section = app.model_card_section(str(tiny_model_dir))
+def test_limitations_come_from_the_model_card(space, tiny_model_dir, tmp_path):
+    section = space.app.model_card_section(str(tiny_model_dir))
     assert section and "unseen" in section and "## " not in section
-    assert app.model_card_section(str(tmp_path)) is None  # no README: no section, no crash
+    assert space.app.model_card_section(str(tmp_path)) is None  # no README: no section, no crash
 
 
-def test_long_timelines_are_binned_for_display(app):
+def test_long_timelines_are_binned_for_display(space):
     from racl.scoring import ClipScore, WindowScore
 
     n = 4000
     windows = [WindowScore(2.0 * i, 2.0 * i + 4, float(np.sin(i / 50))) for i in range(n)]
     result = ClipScore(path="long", score=0.0, p_bonafide=0.5, label="bonafide", duration=2.0 * n + 2, windows=windows)
-    t, mean, low, high = app.bin_series(np.arange(n, dtype=float), np.array([w.score for w in windows]), app.MAX_PLOT_POINTS)
-    assert len(t) == app.MAX_PLOT_POINTS and (low <= mean + 1e-12).all() and (mean <= high + 1e-12).all()
-    assert app.timeline_image(result, 0.0).size[0] > 300
-    regions = app.spoof_regions(windows[:200], 0.0)
+    render = space.render
+    t, mean, low, high = render.bin_series(np.arange(n, dtype=float), np.array([w.score for w in windows]), render.MAX_PLOT_POINTS)
+    assert len(t) == render.MAX_PLOT_POINTS and (low <= mean + 1e-12).all() and (mean <= high + 1e-12).all()
+    assert render.timeline_image(result, 0.0).size[0] > 300
+    regions = space.verdict.spoof_regions(windows[:200], 0.0)
     assert regions and all(a < b for a, b in regions)
 
 
@@ -298,27 +305,56 @@ def assembled_space(tmp_path_factory, tiny_model_dir):
     return out
 
 
-def test_assembled_space_is_complete_and_pinned(assembled_space, tiny_model_dir):
+def requirement_lines(folder: Path) -> list[str]:
+    return [ln for ln in folder.joinpath("requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")]
+
+
+def app_help(folder: Path) -> subprocess.CompletedProcess:
+    """``python app.py --help`` inside ``folder``: it imports the app and every sibling module it needs."""
+    return subprocess.run([sys.executable, "app.py", "--help"], cwd=folder, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def test_assembled_space_is_complete_and_pinned(space, assembled_space, tiny_model_dir):
     import gradio
     from importlib.metadata import version
 
     names = {p.name for p in assembled_space.iterdir()}
-    assert {"app.py", "README.md", "requirements.txt", "space_config.json", "model", "examples"} <= names
+    modules = {p.name for p in SPACE.glob("*.py")} - {"assemble.py"}
+    assert {"app.py", "settings.py", "recording.py", "verdict.py", "render.py", "detector.py"} <= modules
+    assert modules | {"README.md", "requirements.txt", "space_config.json", "model", "examples"} <= names
+    assert "assemble.py" not in names and not list(assembled_space.glob("examples/*.sh"))
     front = yaml.safe_load(assembled_space.joinpath("README.md").read_text().split("---\n")[1])
     assert (front["sdk"], front["sdk_version"], front["app_file"]) == ("gradio", gradio.__version__, "app.py")
     assert json.loads(assembled_space.joinpath("space_config.json").read_text()) == {"model": "model"}
     assert {p.name for p in tiny_model_dir.iterdir()} <= {p.name for p in (assembled_space / "model").iterdir()}
 
-    lines = [ln for ln in assembled_space.joinpath("requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")]
-    wheel_lines = [ln for ln in lines if ln.endswith(".whl")]
-    assert len(wheel_lines) == 1 and (assembled_space / wheel_lines[0]).is_file()
-    pins = dict(ln.split("==") for ln in lines if ln not in wheel_lines)
+    lines = requirement_lines(assembled_space)
+    racl_lines = [ln for ln in lines if ".whl" in ln]
+    assert len(racl_lines) == 1 and racl_lines[0].endswith(".whl[space]"), "the wheel with its space extra: pip resolves it"
+    wheel = assembled_space / racl_lines[0].removesuffix("[space]")
+    assert wheel.is_file()
+    pins = dict(ln.split("==") for ln in lines if ln not in racl_lines)
     assert len(pins) == len(lines) - 1, "every third-party line is an exact pin"
-    for package in ("torch", "torchaudio", "transformers", "gradio", "soundfile", "numpy", "matplotlib"):
+    for package in ("torch", "torchaudio", "transformers", "gradio", "soundfile", "numpy", "matplotlib", "pillow"):
         assert pins[package] == version(package)
     assert list(pins)[0] == "torch"
-    with zipfile.ZipFile(assembled_space / wheel_lines[0]) as wheel:
-        assert {"racl/scoring.py", "racl/audio.py", "modeling_racl/modeling_racl.py"} <= set(wheel.namelist())
+    assert not {"datasets", "accelerate", "diffusers", "scikit-learn", "scipy"} & set(pins), "the Space scores: no training or build stack"
+    with zipfile.ZipFile(wheel) as zf:
+        assert {"racl/scoring.py", "racl/audio.py", "modeling_racl/configuration_racl.py"} <= set(zf.namelist())
+    shown = app_help(assembled_space)
+    assert shown.returncode == 0 and "RACL_MAX_SECONDS" in shown.stdout, shown.stderr[-3000:]
+
+
+def test_a_private_space_carries_the_packages_beside_the_app(space, tiny_model_dir, tmp_path):
+    """A private Space's wheel cannot be fetched by URL: its packages are unpacked next to app.py instead."""
+    out = space.assemble.assemble(str(tiny_model_dir), tmp_path / "private", vendor=True)
+    assert not list(out.glob("*.whl")) and (out / "racl" / "scoring.py").is_file() and (out / "modeling_racl").is_dir()
+    lines = requirement_lines(out)
+    assert all("==" in ln for ln in lines) and not any("racl" in ln for ln in lines)
+    found = subprocess.run([sys.executable, "-c", "import racl; print(racl.__file__)"], cwd=out, capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0 and Path(found.stdout.strip()).is_relative_to(out), found.stdout + found.stderr
+    shown = app_help(out)
+    assert shown.returncode == 0, shown.stderr[-3000:]
 
 
 def test_assemble_refuses_to_overwrite_and_rejects_a_missing_model(assembled_space, tmp_path):
@@ -329,17 +365,16 @@ def test_assemble_refuses_to_overwrite_and_rejects_a_missing_model(assembled_spa
     assert missing.returncode == 2 and "no such model folder" in missing.stderr
 
 
-def test_a_hub_id_is_written_into_the_space_config(tmp_path):
-    sys.path.insert(0, str(SPACE))
-    try:
-        import assemble
-    finally:
-        sys.path.remove(str(SPACE))
+def test_a_hub_id_is_written_into_the_space_config(space, tmp_path):
+    assemble = space.assemble
     assert assemble.copy_model("someone/racl-xlsr", tmp_path) == "someone/racl-xlsr" and not (tmp_path / "model").exists()
     card = yaml.safe_load(assemble.space_card("someone/racl-xlsr", local_model=False).split("---\n")[1])
     assert card["models"] == ["someone/racl-xlsr"]
-    text = assemble.requirements_text(["torch==1"], "racl @ https://huggingface.co/spaces/u/s/resolve/main/racl-0.1.0-py3-none-any.whl")
-    assert text.splitlines()[-1].startswith("racl @ https://")
+    wheel = Path("racl-0.1.0-py3-none-any.whl")
+    line = assemble.wheel_line(wheel, "https://huggingface.co/spaces/u/s/resolve/main/")
+    assert line == "racl[space] @ https://huggingface.co/spaces/u/s/resolve/main/racl-0.1.0-py3-none-any.whl"
+    assert assemble.requirements_text(["torch==1"], line).splitlines()[-1] == line
+    assert assemble.wheel_line(wheel) == "./racl-0.1.0-py3-none-any.whl[space]"
 
 
 # ---------------------------------------------------------------------------------------------
