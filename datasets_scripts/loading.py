@@ -1,8 +1,8 @@
 """Loading a built dataset: the one place that turns ``--data`` / ``data.path`` into a ``DatasetDict``.
 
 Training, evaluation and the dataset checks all load through :func:`load_dataset_dict` and
-:func:`get_split`, so a folder, a ``save_to_disk`` folder or a Hub id work the same everywhere and a
-bad one is one :class:`DatasetLoadError` naming the dataset.
+:func:`get_split` (the checks through :func:`load_rows`), so a folder, a ``save_to_disk`` folder or
+a Hub id work the same everywhere and a bad one is one :class:`DatasetLoadError` naming the dataset.
 """
 
 from __future__ import annotations
@@ -70,4 +70,15 @@ def get_split(dataset_dict, split: str, data: str, required_columns=(), what: st
     return dataset
 
 
-__all__ = ["DatasetLoadError", "load_dataset_dict", "get_split"]
+def load_rows(data: str, split: str | None = None, undecoded_audio: bool = False):
+    """One split of ``data`` (checked by :func:`get_split`) or, with ``split=None``, all its splits
+    concatenated: what the dataset checks read."""
+    import datasets
+
+    dataset_dict = load_dataset_dict(data, undecoded_audio=undecoded_audio)
+    if split is not None:
+        return get_split(dataset_dict, split, data)
+    return datasets.concatenate_datasets(list(dataset_dict.values()))
+
+
+__all__ = ["DatasetLoadError", "load_dataset_dict", "get_split", "load_rows"]

@@ -16,16 +16,17 @@ them look equal by construction.
 from __future__ import annotations
 
 import argparse
-import glob
-import io
-import os
-import re
 import sys
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
-SR = 16_000
+from racl.audio import AudioDecodeError, decode_audio_cell
+from racl.labels import SAMPLING_RATE
+from racl.metrics import compute_eer
+
+from .loading import DatasetLoadError, load_rows
+
 FRAME = 400  # 25 ms
 HOP = 160  # 10 ms
 SILENCE_DB = -50.0
@@ -48,25 +49,25 @@ def _power_spectrum(wave: np.ndarray) -> np.ndarray:
     return np.abs(np.fft.rfft(frames(wave) * np.hanning(FRAME), axis=1)) ** 2 + EPS
 
 
-def spectral_flatness(wave: np.ndarray, sr: int = SR) -> float:
+def spectral_flatness(wave: np.ndarray, sr: int = SAMPLING_RATE) -> float:
     """Mean over frames of geometric / arithmetic mean of the power spectrum (0 tonal … 1 white)."""
     p = _power_spectrum(wave)
     return float(np.mean(np.exp(np.mean(np.log(p), axis=1)) / np.mean(p, axis=1)))
 
 
-def high_band_ratio(wave: np.ndarray, sr: int = SR) -> float:
+def high_band_ratio(wave: np.ndarray, sr: int = SAMPLING_RATE) -> float:
     """Share of the energy above 4 kHz, in dB."""
     p = _power_spectrum(wave).sum(axis=0)
     freqs = np.fft.rfftfreq(FRAME, 1 / sr)
     return float(10 * np.log10(p[freqs >= 4000].sum() / p.sum()))
 
 
-def rms_level(wave: np.ndarray, sr: int = SR) -> float:
+def rms_level(wave: np.ndarray, sr: int = SAMPLING_RATE) -> float:
     """Whole-clip RMS in dBFS."""
     return float(10 * np.log10(np.mean(np.asarray(wave, dtype=np.float64) ** 2) + EPS))
 
 
-def duration(wave: np.ndarray, sr: int = SR) -> float:
+def duration(wave: np.ndarray, sr: int = SAMPLING_RATE) -> float:
     """Length in seconds."""
     return len(wave) / sr
 
@@ -76,23 +77,23 @@ def _silent_run(db: np.ndarray) -> int:
     return int(loud[0]) if loud.size else len(db)
 
 
-def leading_silence(wave: np.ndarray, sr: int = SR) -> float:
+def leading_silence(wave: np.ndarray, sr: int = SAMPLING_RATE) -> float:
     """Seconds before the first frame above -50 dBFS."""
     return _silent_run(_frame_db(wave)) * HOP / sr
 
 
-def trailing_silence(wave: np.ndarray, sr: int = SR) -> float:
+def trailing_silence(wave: np.ndarray, sr: int = SAMPLING_RATE) -> float:
     """Seconds after the last frame above -50 dBFS."""
     return _silent_run(_frame_db(wave)[::-1]) * HOP / sr
 
 
-def zero_crossing_rate(wave: np.ndarray, sr: int = SR) -> float:
+def zero_crossing_rate(wave: np.ndarray, sr: int = SAMPLING_RATE) -> float:
     """Sign changes per sample."""
     s = np.signbit(np.asarray(wave))
     return float(np.mean(s[1:] != s[:-1])) if len(s) > 1 else 0.0
 
 
-def noise_floor(wave: np.ndarray, sr: int = SR) -> float:
+def noise_floor(wave: np.ndarray, sr: int = SAMPLING_RATE) -> float:
     """10th percentile of frame RMS, in dB: the level of pauses (digital silence vs room noise)."""
     return float(np.percentile(_frame_db(wave), 10))
 
@@ -109,32 +110,18 @@ FEATURES: dict[str, Callable[[np.ndarray, int], float]] = {
 }
 
 
-def _eer_fallback(scores: np.ndarray, labels: np.ndarray) -> float:
-    from sklearn.metrics import roc_curve
-
-    # bona fide (label 0) is the positive class: higher score = more bona fide.
-    fpr, tpr, _ = roc_curve(labels == 0, scores)
-    fnr = 1 - tpr
-    i = int(np.nanargmin(np.abs(fnr - fpr)))
-    return float(100 * (fpr[i] + fnr[i]) / 2)
-
-
 def eer_percent(scores: Iterable[float], labels: Iterable[int]) -> float:
     """EER in % for scores where higher = bona fide and labels 0 = bona fide, 1 = spoof."""
     scores, labels = np.asarray(list(scores), dtype=np.float64), np.asarray(list(labels), dtype=int)
-    try:
-        from racl.metrics import compute_eer  # (EER as a fraction, threshold)
-    except ImportError:
-        return _eer_fallback(scores, labels)
     return 100.0 * float(compute_eer(scores, labels)[0])
 
 
-def feature_table(waves: list[np.ndarray], sr: int = SR) -> dict[str, np.ndarray]:
+def feature_table(waves: list[np.ndarray], sr: int = SAMPLING_RATE) -> dict[str, np.ndarray]:
     """Every feature of every clip: name → array of values."""
     return {name: np.array([fn(w, sr) for w in waves]) for name, fn in FEATURES.items()}
 
 
-def shortcut_eers(items: list[tuple[np.ndarray, int]], sr: int = SR) -> dict[str, dict[str, float]]:
+def shortcut_eers(items: list[tuple[np.ndarray, int]], sr: int = SAMPLING_RATE) -> dict[str, dict[str, float]]:
     """For (wave, label) pairs: per feature, the EER of the feature as score and the best polarity's EER."""
     labels = np.array([label for _, label in items])
     if len(set(labels.tolist())) != 2:
@@ -155,36 +142,6 @@ def format_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-_SHARD = re.compile(r"^(?P<split>.+)-\d+-of-\d+\.parquet$")
-
-
-def _parquet_splits(path: str) -> dict[str, list[str]]:
-    """Parquet files by split (``{split}-00000-of-00001.parquet``); hidden work folders are skipped."""
-    splits: dict[str, list[str]] = {}
-    for file in sorted(glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True)):
-        match = _SHARD.match(os.path.basename(file))
-        splits.setdefault(match["split"] if match else "train", []).append(file)
-    return splits
-
-
-def _load_dataset(path: str, split: str | None):
-    """A ``save_to_disk`` folder or a folder of Parquet files → one Dataset with undecoded audio."""
-    import datasets
-
-    if os.path.exists(os.path.join(path, "dataset_dict.json")) or os.path.exists(os.path.join(path, "dataset_info.json")):
-        ds = datasets.load_from_disk(path)
-    else:
-        files = _parquet_splits(path)
-        if not files:
-            raise SystemExit(f"{path}: no dataset (neither a save_to_disk folder nor Parquet files)")
-        ds = datasets.load_dataset("parquet", data_files=files)
-    if isinstance(ds, datasets.DatasetDict):
-        if split and split not in ds:
-            raise SystemExit(f"{path}: no split {split!r}; splits: {', '.join(ds)}")
-        ds = ds[split] if split else datasets.concatenate_datasets(list(ds.values()))
-    return ds.cast_column("audio", datasets.Audio(decode=False))
-
-
 def _group_names(ds) -> np.ndarray:
     """Attack per row, reconstructions as ``rec:<paradigm>`` (they carry their source's attack)."""
     attacks = np.array(ds["attack"], dtype=object)
@@ -194,15 +151,10 @@ def _group_names(ds) -> np.ndarray:
     return attacks
 
 
-def _decode(audio: dict) -> np.ndarray:
-    import soundfile as sf
-
-    from racl.audio import load_audio, to_mono_16k
-
-    if audio.get("bytes"):
-        data, rate = sf.read(io.BytesIO(audio["bytes"]), dtype="float32", always_2d=True)
-        return to_mono_16k(data.T, rate)
-    return load_audio(audio["path"])
+def clip(ds, row: int) -> np.ndarray:
+    """Row ``row``'s audio (an undecoded cell) as mono float32 at 16 kHz."""
+    item = ds[int(row)]
+    return decode_audio_cell(item["audio"], item.get("utt_id") or f"row {row}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,11 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-attack", action="store_true", help="one column per attack and per reconstruction paradigm (each vs the bona fide clips)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (DatasetLoadError, AudioDecodeError) as error:
+        print(f"shortcut_check: error: {error}", file=sys.stderr)
+        return 2
 
-    ds = _load_dataset(args.dataset_dir, args.split)
+
+def run(args: argparse.Namespace) -> int:
+    ds = load_rows(args.dataset_dir, args.split, undecoded_audio=True)
     labels, attacks = np.array(ds["label"]), _group_names(ds)
     if set(labels.tolist()) != {0, 1}:
-        raise SystemExit(f"{args.dataset_dir}: the check needs bona fide and spoof clips; labels found: {sorted(set(labels.tolist()))}")
+        raise DatasetLoadError(f"{args.dataset_dir}: the check needs bona fide and spoof clips; labels found: {sorted(set(labels.tolist()))}")
     rng = np.random.default_rng(args.seed)
     keep = []
     for label in (0, 1):
@@ -225,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_per_class and idx.size > args.max_per_class:
             idx = np.sort(rng.choice(idx, args.max_per_class, replace=False))
         keep.extend(idx.tolist())
-    waves = {i: _decode(ds[int(i)]["audio"]) for i in keep}
+    waves = {i: clip(ds, i) for i in keep}
     groups = {"all": keep}
     if args.per_attack:
         bona = [i for i in keep if labels[i] == 0]

@@ -23,9 +23,12 @@ import sys
 
 import numpy as np
 
-from .shortcut_check import _decode, _load_dataset, frames
+from racl.audio import AudioDecodeError
+from racl.labels import SAMPLING_RATE
 
-SR = 16_000
+from .loading import DatasetLoadError, load_rows
+from .shortcut_check import clip, frames
+
 N_FFT = 512
 HOP = 160
 MEL_BANDS = 60
@@ -36,7 +39,7 @@ FEATURE_SETS = ("mel", "linear")
 def _mel_matrix(n_fft: int = N_FFT) -> np.ndarray:
     import torchaudio.functional as AF
 
-    return AF.melscale_fbanks(n_fft // 2 + 1, 0.0, SR / 2, MEL_BANDS, SR).numpy().astype(np.float64)
+    return AF.melscale_fbanks(n_fft // 2 + 1, 0.0, SAMPLING_RATE / 2, MEL_BANDS, SAMPLING_RATE).numpy().astype(np.float64)
 
 
 def log_spectral_statistics(wave: np.ndarray, mel: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> dict[str, np.ndarray]:
@@ -111,14 +114,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--folds must be at least 2 (got {args.folds}) and --max-pairs at least 0 (got {args.max_pairs})")
     if args.hop < 1 or args.n_fft < 16:
         parser.error(f"--hop must be at least 1 (got {args.hop}) and --n-fft at least 16 (got {args.n_fft})")
+    try:
+        return run(args)
+    except (DatasetLoadError, AudioDecodeError) as error:
+        print(f"visibility_check: error: {error}", file=sys.stderr)
+        return 2
 
-    ds = _load_dataset(args.dataset_dir, args.split)
+
+def run(args: argparse.Namespace) -> int:
+    ds = load_rows(args.dataset_dir, args.split, undecoded_audio=True)
     missing = {"utt_id", "label", "reconstruction", "is_reconstructed", "source_id"} - set(ds.column_names)
     if missing:
-        raise SystemExit(f"{args.dataset_dir}: not a hard-sample dataset (missing columns: {', '.join(sorted(missing))})")
+        raise DatasetLoadError(f"{args.dataset_dir}: not a hard-sample dataset (missing columns: {', '.join(sorted(missing))})")
     groups = paired_groups(ds)
     if not groups:
-        raise SystemExit(f"{args.dataset_dir}: split {args.split!r} holds no reconstruction whose source is in the split")
+        raise DatasetLoadError(f"{args.dataset_dir}: split {args.split!r} holds no reconstruction whose source is in the split")
     rng = np.random.default_rng(args.seed)
     results = {}
     for name, pairs in groups.items():
@@ -127,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(pairs) < args.folds:
             print(f"{name}: {len(pairs)} pairs, fewer than --folds {args.folds}: skipped", file=sys.stderr)
             continue
-        waves = [(_decode(ds[j]["audio"]), _decode(ds[i]["audio"])) for j, i in pairs]
+        waves = [(clip(ds, j), clip(ds, i)) for j, i in pairs]
         results[name] = (len(pairs), pair_accuracy(waves, args.folds, args.n_fft, args.hop))
     print(f"split {args.split}, {args.n_fft}-point STFT, hop {args.hop}: accuracy of telling a reconstruction "
           "from its own source clip (50 % = invisible)")

@@ -255,3 +255,18 @@ def test_shortcut_check_cli_on_a_parquet_dataset(tmp_path, capsys):
     assert shortcut_check.main([str(tmp_path), "--split", "test", "--per-attack"]) == 0
     out = capsys.readouterr().out
     assert "rec:world" in out and "rms_dbfs" in out and "8 clips" in out
+
+
+def test_shortcut_check_cli_reads_every_split_of_a_built_layout(tiny_dataset_dir, capsys):
+    # tiny_dataset_dir (conftest): 10 bona fide originals, 10 spoofed ones and a "smooth" copy of each, over 3 splits
+    assert shortcut_check.main([str(tiny_dataset_dir), "--per-attack"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("40 clips;") and "rec:smooth" in out and "A04" in out
+
+
+@pytest.mark.parametrize("folder, split, message", [("missing", None, "no such dataset folder"),
+                                                    (".", "dev", "no split 'dev'; it has test, train, validation")])
+def test_shortcut_check_bad_path_or_split_is_one_line(tiny_dataset_dir, capsys, folder, split, message):
+    assert shortcut_check.main([str(tiny_dataset_dir / folder), *(["--split", split] if split else [])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # datasets' progress bars may come first
+    assert err[-1].startswith("shortcut_check: error: ") and message in err[-1] and "Traceback" not in "\n".join(err), err

@@ -75,10 +75,22 @@ def test_cli_pairs_rows_by_source(tmp_path, capsys):
     assert all(float(cell.rstrip("%")) > 90 for cell in line.split()[5:]), line
 
 
-def test_cli_refuses_a_dataset_without_pairs(tmp_path):
+def test_cli_refuses_a_dataset_without_pairs(tmp_path, capsys):
     _write_dataset(tmp_path, with_pair_columns=False)
-    with pytest.raises(SystemExit, match="missing columns: source_id"):
-        visibility_check.main([str(tmp_path)])
+    capsys.readouterr()
+    assert visibility_check.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("visibility_check: error: ") and "missing columns: source_id" in err[-1]
+    assert "Traceback" not in "\n".join(err)  # (datasets' progress bars may come first)
+
+
+@pytest.mark.parametrize("folder, message", [("missing", "no such dataset folder"), (".", "no split 'test'; it has train")])
+def test_cli_bad_path_or_split_is_one_line(tmp_path, capsys, folder, message):
+    _write_dataset(tmp_path)
+    capsys.readouterr()
+    assert visibility_check.main([str(tmp_path / folder), "--split", "test"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # datasets' progress bars may come first
+    assert err[-1].startswith("visibility_check: error: ") and message in err[-1] and "Traceback" not in "\n".join(err), err
 
 
 def test_cli_refuses_fewer_than_two_folds(tmp_path, capsys):
