@@ -1,4 +1,4 @@
-"""The dataset schema of DESIGN.md section 4, in one place.
+"""The dataset schema (docs/design.md), in one place.
 
 Corpus readers yield :class:`ClipRecord` (a path, not decoded audio); the build decodes, reconstructs
 and writes rows with :data:`FEATURES`.
@@ -54,3 +54,8 @@ class ClipRecord:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# The label and rate constants are defined once (racl.labels); re-exported for the readers and the build.
+__all__ = ["FEATURES", "ClipRecord", "BONAFIDE", "LABEL_NAMES", "NO_ATTACK", "NO_RECONSTRUCTION", "SAMPLING_RATE", "SPOOF",
+           "label_id"]

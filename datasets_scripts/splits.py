@@ -1,4 +1,4 @@
-"""Speaker-disjoint train / validation / test assignment (DESIGN.md sections 4 and 8).
+"""Speaker-disjoint train / validation / test assignment (docs/design.md).
 
 Every speaker belongs to exactly one split, decided in this order:
 

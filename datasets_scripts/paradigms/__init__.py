@@ -1,4 +1,4 @@
-"""Reconstruction paradigms behind one registry (DESIGN.md section 7).
+"""Reconstruction paradigms behind one registry (docs/design.md).
 
 >>> from datasets_scripts.paradigms import get_reconstructor
 >>> world = get_reconstructor("world")

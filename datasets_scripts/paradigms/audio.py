@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 import torchaudio.functional as AF
 
+from racl.labels import SAMPLING_RATE
+
 
 def pad_stack(waves: list[np.ndarray], multiple: int = 1, device="cpu") -> torch.Tensor:
     """Zero-pad clips to a common length (rounded up to ``multiple``) and stack to (batch, time)."""
@@ -50,7 +52,7 @@ class MelSpec:
     ``center=False`` pads (n_fft - hop)/2 (frames = T // hop, the original HiFi-GAN recipe).
     """
 
-    sampling_rate: int = 16_000
+    sampling_rate: int = SAMPLING_RATE
     n_fft: int = 1024
     hop_length: int = 160
     win_length: int = 1024

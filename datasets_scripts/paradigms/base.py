@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-SAMPLING_RATE = 16_000
+from racl.labels import SAMPLING_RATE
 
 
 def clip_seed(seed: int, wave: np.ndarray) -> int:

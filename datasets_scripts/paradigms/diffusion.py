@@ -13,7 +13,7 @@ Two layers:
 * :class:`AudioLDMReconstructor` (variant ``"audioldm"``, the default): AudioLDM's components
   from diffusers/transformers — ``AutoencoderKL`` VAE, ``UNet2DConditionModel`` conditioned on the
   CLAP embedding of the empty text, DDIM, ``SpeechT5HifiGan`` — from a Hub id
-  (``cvssp/audioldm-s-full-v2``) or from ready ``components`` (tiny random ones in tests).
+  (``cvssp/audioldm-s-full-v2``) or from ready ``components`` (tiny random ones in the tests).
 
 Further variants register in :data:`VARIANTS` as ``"module:Class"`` (lazy, like the paradigm
 registry) and are chosen with ``get_reconstructor("diffusion", variant=...)``. ``"offline"`` is
@@ -238,34 +238,6 @@ def build(variant: str = "audioldm", **options) -> MelDiffusionReconstructor:
     except (ImportError, AttributeError) as error:
         raise ImportError(f"diffusion variant {variant!r} ({VARIANTS[variant]}) is not available: {error}") from error
     return cls(**options)
-
-
-def tiny_audioldm_components(seed: int = 0) -> dict:
-    """Random, tiny instances of AudioLDM's component classes (tests and smoke runs only).
-
-    Same classes and data layout as ``cvssp/audioldm-s-full-v2`` (16 kHz, 64 mels, hop 160,
-    class-label conditioning), a few thousand parameters each.
-    """
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import SpeechT5HifiGan
-
-    from .testing import tiny_hifigan_config
-
-    torch.manual_seed(seed)
-    vae = AutoencoderKL(in_channels=1, out_channels=1, latent_channels=4, block_out_channels=(8, 16),
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                        layers_per_block=1, norm_num_groups=4)
-    unet = UNet2DConditionModel(
-        sample_size=16, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=(8, 16), attention_head_dim=2, norm_num_groups=4,
-        class_embed_type="simple_projection", projection_class_embeddings_input_dim=8, class_embeddings_concat=True,
-    )
-    vocoder = SpeechT5HifiGan(tiny_hifigan_config())
-    # AudioLDM's training schedule.
-    scheduler = DDIMScheduler(num_train_timesteps=1000, beta_start=0.0015, beta_end=0.0195,
-                              beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False)
-    return {"vae": vae, "unet": unet, "scheduler": scheduler, "vocoder": vocoder}
 
 
 RECONSTRUCTOR = AudioLDMReconstructor

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from racl.labels import SAMPLING_RATE
+
 from .audio import HIFIGAN_22K_MEL, MelSpec, mel_for_vocoder, pad_stack, peak_normalize, resample
 from .base import Reconstructor
 
@@ -114,17 +116,17 @@ class MelVocoder:
     def analyse(self, waves: list[np.ndarray], device="cpu") -> torch.Tensor:
         """16 kHz clips → (batch, n_mels, frames) log-mel at the vocoder's rate."""
         batch = pad_stack([peak_normalize(w, self.input_peak) for w in waves], device=device)
-        return self.mel(resample(batch, 16_000, self.sampling_rate))
+        return self.mel(resample(batch, SAMPLING_RATE, self.sampling_rate))
 
     def synthesise(self, mel: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) log-mel → (batch, time) 16 kHz waveform."""
         dtype = next(self.vocoder.parameters()).dtype
         wave = self.vocoder(mel.transpose(1, 2).to(dtype)).float()
-        return resample(wave.reshape(mel.shape[0], -1), self.sampling_rate, 16_000)
+        return resample(wave.reshape(mel.shape[0], -1), self.sampling_rate, SAMPLING_RATE)
 
     def tolerance(self) -> int:
         """16 kHz samples the synthesis may miss: one hop plus resampling rounding."""
-        return int(math.ceil(self.mel.hop_length * 16_000 / self.sampling_rate)) + 2
+        return int(math.ceil(self.mel.hop_length * SAMPLING_RATE / self.sampling_rate)) + 2
 
 
 class HifiGanReconstructor(Reconstructor):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
+from racl.labels import SAMPLING_RATE
+
 # (F1, F2, F3) in Hz of five cardinal vowels, roughly those of an adult male voice.
 VOWELS = np.array([[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530, 1840, 2480], [570, 840, 2410]])
 BANDWIDTHS = np.array([80.0, 100.0, 140.0])
@@ -66,7 +68,7 @@ def _syllable_envelope(n: int, sr: int, syllable: int, rng: np.random.Generator)
     return voiced, frication
 
 
-def synthetic_speech(seconds: float = 2.0, sampling_rate: int = 16_000, seed: int = 0) -> np.ndarray:
+def synthetic_speech(seconds: float = 2.0, sampling_rate: int = SAMPLING_RATE, seed: int = 0) -> np.ndarray:
     """A deterministic speech-like test clip, float32, peak 0.5."""
     rng = np.random.default_rng(seed)
     n = int(seconds * sampling_rate)
@@ -80,7 +82,7 @@ def synthetic_speech(seconds: float = 2.0, sampling_rate: int = 16_000, seed: in
     return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
 
 
-def log_mel(wave: np.ndarray, sampling_rate: int = 16_000, n_mels: int = 40,
+def log_mel(wave: np.ndarray, sampling_rate: int = SAMPLING_RATE, n_mels: int = 40,
             dynamic_range_db: float = 80.0) -> np.ndarray:
     """(frames, n_mels) log-mel in dB, floored ``dynamic_range_db`` below the clip's maximum.
 
@@ -97,7 +99,7 @@ def log_mel(wave: np.ndarray, sampling_rate: int = 16_000, n_mels: int = 40,
     return np.maximum(db, db.max() - dynamic_range_db)
 
 
-def mel_similarity(reference: np.ndarray, candidate: np.ndarray, sampling_rate: int = 16_000, n_mels: int = 40) -> dict:
+def mel_similarity(reference: np.ndarray, candidate: np.ndarray, sampling_rate: int = SAMPLING_RATE, n_mels: int = 40) -> dict:
     """How much ``candidate`` keeps the spectro-temporal shape of ``reference``.
 
     Returns Pearson correlations of the full 40-band log-mel (``log_mel_r``) and of the per-frame
