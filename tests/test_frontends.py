@@ -7,7 +7,7 @@ import torch
 
 from conftest import ROOT, run_python, speech_like
 from modeling_racl import RACLConfig, RACLForAudioClassification
-from modeling_racl.modeling_racl import FilterbankFrontend, SincFrontend, filterbank_matrix, sinc_band_pass_filters
+from modeling_racl.signal_racl import FilterbankFrontend, SincFrontend, filterbank_matrix, sinc_band_pass_filters
 
 SR = 16_000
 TINY_SINC = ROOT / "configs" / "model" / "tiny_sinc.json"
