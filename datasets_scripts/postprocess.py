@@ -1,6 +1,6 @@
 """The one final processing every clip of the demo corpus goes through, whatever its class.
 
-Bona fide clips, TTS spoofs and reconstructions all pass the same chain (DESIGN.md section 8), so
+Bona fide clips, TTS spoofs and reconstructions all pass the same chain (docs/design.md), so
 that no recording, codec, level or silence difference separates the classes by itself. Each step
 is there because :mod:`datasets_scripts.shortcut_check` measured the shortcut it removes:
 
@@ -43,8 +43,8 @@ import numpy as np
 import soundfile as sf
 
 from racl.audio import to_mono_16k
+from racl.labels import SAMPLING_RATE as SR
 
-SR = 16_000
 EPS = 1e-12
 BAND_HZ = (50.0, 7000.0)
 BAND_EDGE_HZ = (50.0, 500.0)  # width of the low and high raised-cosine transitions
