@@ -1,4 +1,4 @@
-"""Regularization-Assisted Contrastive Learning (RACL), our reading of the paper (DESIGN.md section 6).
+"""Regularization-Assisted Contrastive Learning (RACL), our reading of the paper (docs/design.md).
 
     L = Lcls + alpha * Lstd + beta * Lenh + gamma * Lreg
 
