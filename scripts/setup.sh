@@ -78,9 +78,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "racl setup: apt-get install ${missing[*]}"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  echo "racl setup: Debian packages installed in $SECONDS s"
 fi
 
 [ "$venv_ready" -eq 0 ] || exit 0
+SECONDS=0
 if [ -e .venv ] && [ ! -x .venv/bin/pip ]; then
   echo "racl setup: .venv exists but has no pip; add pip to it or remove it (rm -r .venv), then rerun" >&2
   exit 1
@@ -91,4 +93,4 @@ fi
 .venv/bin/pip install -q torch==2.14.1 torchaudio==2.11.0 torchcodec==0.17.0
 .venv/bin/pip install -q -e ".[$EXTRAS]"
 echo "$want" > ".venv/.racl-installed-$MODE"
-echo "racl setup: environment ready in .venv"
+echo "racl setup: environment ready in .venv (pip: $SECONDS s)"
