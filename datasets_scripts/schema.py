@@ -1,4 +1,4 @@
-"""The dataset schema (docs/design.md), in one place.
+"""The dataset schema (docs/design.md#dataset-schema), in one place.
 
 Corpus readers yield :class:`ClipRecord` (a path, not decoded audio); the build decodes, reconstructs
 and writes rows with :data:`FEATURES`.

@@ -1,4 +1,4 @@
-"""Speaker-disjoint train / validation / test assignment (docs/design.md).
+"""Speaker-disjoint train / validation / test assignment (docs/design.md#splits).
 
 Every speaker belongs to exactly one split, decided in this order:
 

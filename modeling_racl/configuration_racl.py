@@ -1,6 +1,6 @@
 """RACL model configuration.
 
-Every hyper-parameter of the detector lives here (docs/design.md): the front-end (a pretrained speech encoder
+Every hyper-parameter of the detector lives here (docs/design.md#conventions): the front-end (a pretrained speech encoder
 such as XLS-R, or a fixed filterbank), the multi-layer aggregation, the AASIST head and the RACL objective.
 Training-only settings (learning rates, batch structure, augmentation) live in the training YAML instead.
 """

@@ -1,4 +1,4 @@
-"""Regularization-Assisted Contrastive Learning (RACL), our reading of the paper (docs/design.md).
+"""Regularization-Assisted Contrastive Learning (RACL), our reading of the paper (docs/design.md#the-racl-objective).
 
     L = Lcls + alpha * Lstd + beta * Lenh + gamma * Lreg
 

@@ -5,7 +5,7 @@ Data2VecAudio, Whisper's encoder), whose L+1 hidden states of one pass the aggre
 filterbank or sinc front-end trained from scratch where no pretrained encoder is at hand. The AASIST head is in
 ``aasist_racl.py``.
 
-Score polarity (docs/design.md): ``score = logit[bonafide] - logit[spoof]``, higher = more bona fide.
+Score polarity (docs/design.md#conventions): ``score = logit[bonafide] - logit[spoof]``, higher = more bona fide.
 
 Shapes are derived from the input, never from a fixed crop: any length works, and a padded batch with
 ``attention_mask`` gives the same logits (in eval mode) as each clip scored alone, because the front-ends mark
@@ -258,7 +258,7 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         )
         return out if return_dict else out.to_tuple()
 
-    # ---- scores and probabilities (docs/design.md) ----
+    # ---- scores and probabilities (docs/design.md#conventions) ----
     @staticmethod
     def scores_from_logits(logits: torch.Tensor) -> torch.Tensor:
         """``logit[bonafide] - logit[spoof]``: higher = more bona fide."""

@@ -89,7 +89,7 @@ if [ -e .venv ] && [ ! -x .venv/bin/pip ]; then
 fi
 [ -e .venv ] || "$PY" -m venv .venv || { rm -rf .venv; echo "racl setup: $PY could not make .venv" >&2; exit 1; }
 .venv/bin/pip install -q --upgrade pip
-# torch first and exactly: torchaudio 2.11 does not guard against another torch (docs/design.md)
+# torch first and exactly: torchaudio 2.11 does not guard against another torch (docs/design.md#stack)
 .venv/bin/pip install -q torch==2.14.1 torchaudio==2.11.0 torchcodec==0.17.0
 .venv/bin/pip install -q -e ".[$EXTRAS]"
 echo "$want" > ".venv/.racl-installed-$MODE"

@@ -1,4 +1,4 @@
-"""Reconstruction paradigms behind one registry (docs/design.md).
+"""Reconstruction paradigms behind one registry (docs/design.md#reconstruction-paradigms).
 
 >>> from datasets_scripts.paradigms import get_reconstructor
 >>> world = get_reconstructor("world")
