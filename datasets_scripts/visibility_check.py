@@ -2,7 +2,7 @@
 
 A reconstruction is labelled spoof. If, after the common final processing, it cannot be told from its
 own source clip, training on it labels near-copies of bona fide speech as spoof: label noise that also
-costs the detector the paradigms it could learn (measured on the demo, README "Demo results").
+costs the detector the paradigms it could learn (measured on the demo, docs/demo.md).
 
 For each paradigm (and source kind: reconstructions of bona fide and of spoofed clips apart), every
 reconstruction is paired with its source row (``source_id``). Each clip is summarised by the mean,

@@ -83,7 +83,7 @@ class RACLConfig(PretrainedConfig):
             Number of filters (the spectral axis of the AASIST map) with `frontend="filterbank"`.
         filterbank_scale (`str`, *optional*, defaults to `"mel"`):
             Spacing of the filters: `"mel"` or `"linear"` (equal resolution up to Nyquist, as LFCC). Mel
-            generalised better to the demo's unseen speaker (README "Demo results").
+            generalised better to the demo's unseen speaker (docs/demo.md).
         filterbank_n_fft (`int`, *optional*, defaults to 512):
             Window (and FFT) length in samples of the short-time Fourier transform.
         filterbank_hop (`int`, *optional*, defaults to 160):
