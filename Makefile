@@ -23,4 +23,4 @@ test-all: setup
 	$(PY) -m pytest -q tests
 
 bench: setup
-	$(PY) benchmarks/bench_inference.py
+	$(PY) -m benchmarks.bench_inference

@@ -13,7 +13,7 @@
    wall-clock speed-up cannot show. A pure-Python probe measures that bound directly: the effective
    number of cores two processes get, before and after the builds.
 
-    python benchmarks/bench_build.py [--seconds 10] [--clips 48] [--clip-seconds 3] [--repeats 2]
+    python -m benchmarks.bench_build [--seconds 10] [--clips 48] [--clip-seconds 3] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ from pathlib import Path
 import soundfile as sf
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before huggingface_hub is imported: it reads it once
 
 from datasets_scripts.paradigms import measure_rtf, paradigm_status  # noqa: E402
 from datasets_scripts.paradigms.signals import synthetic_speech  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SR = 16_000
 
@@ -98,11 +98,12 @@ def write_corpus(folder: Path, clips: int, clip_seconds: float) -> Path:
     return path
 
 
-def write_config(folder: Path, corpus: Path) -> Path:
+def write_config(folder: Path, corpus: Path, paradigms: tuple[str, ...] = ("world", "griffinlim")) -> Path:
+    """A build config over the folder corpus at ``corpus``, reconstructing every clip with ``paradigms``."""
     config = {
         "name": "bench",
         "sources": [{"corpus": "folder", "root": str(corpus)}],
-        "paradigms": [{"name": "world"}, {"name": "griffinlim"}],
+        "paradigms": [{"name": name} for name in paradigms],
         "splits": {"validation": 0.17, "test": 0.17},
         "shard_size": 2,
     }

@@ -10,15 +10,13 @@ between the two so machine noise hits both alike. Prints:
 - RTF of scoring one long file with ``racl.scoring.Scorer`` (default 10 minutes, windows + hop of the config);
 - the fp32 physical-limit RTF: backbone FLOPs per audio second / measured matmul FLOP/s.
 
-    python benchmarks/bench_inference.py [--seconds 4] [--batch 2] [--repeats 5] [--long-seconds 600]
+    python -m benchmarks.bench_inference [--seconds 4] [--batch 2] [--repeats 5] [--long-seconds 600]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import platform
-import threading
 import time
 
 import numpy as np
@@ -30,38 +28,9 @@ from modeling_racl import RACLConfig, RACLForAudioClassification
 from racl.export import default_feature_extractor
 from racl.scoring import Scorer
 
+from .peak_memory import PeakRSS
+
 SR = 16_000
-
-
-class PeakRSS:
-    """Samples this process's resident memory in a thread (torch's CPU allocator has no peak counter)."""
-
-    def __init__(self, interval: float = 0.01):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
-
-    @staticmethod
-    def rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self.base = self.peak = self.rss()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.base
 
 
 def sync(device):

@@ -1,11 +1,12 @@
 """Training throughput on a tiny config: samples/s, the share of step time spent waiting for data, peak memory.
 
-Uses the training script's own data path (``ClipDataset`` → ``PairedBatchSampler`` → ``collate`` →
-crop → augmentation → feature extractor) and model step, on a generated dataset in the build's
-Parquet layout, so what it measures is what ``train_racl.py`` does.
+Uses the training's own data path (``ClipDataset`` → ``PairedBatchSampler`` → ``collate`` → crop →
+augmentation → feature extractor) and model step, on a dataset made by the project's own build
+(a generated folder corpus, Griffin-Lim reconstructions), so what it measures is what
+``python -m racl.training`` does.
 
-    python benchmarks/bench_train.py [--steps 30] [--batch 8] [--num-workers 0 2] [--model-config configs/model/tiny.json ...]
-                                     [--augment-from configs/demo.yaml]
+    python -m benchmarks.bench_train [--steps 30] [--batch 8] [--num-workers 0 2] [--model-config configs/model/tiny.json ...]
+                                     [--augment-from configs/demo.yaml] [--clips 48] [--clip-seconds 2]
 
 With several model configs, every one is measured in the same run and its speed is printed relative to the first.
 """
@@ -13,30 +14,38 @@ With several model configs, every one is measured in the same run and its speed 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import datasets
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+from datasets_scripts.loading import get_split, load_dataset_dict
+from modeling_racl import RACLConfig, RACLForAudioClassification
+from racl.export import default_feature_extractor
+from racl.labels import SAMPLING_RATE
+from racl.training.augment import AugmentConfig, Augmenter
+from racl.training.config import load_train_config
+from racl.training.data import REQUIRED_COLUMNS, ClipDataset, collate, crop_batch
+from racl.training.sampler import PairedBatchSampler
 
-import train_racl  # noqa: E402
-from bench_inference import PeakRSS  # noqa: E402
-from conftest import make_tiny_dataset  # noqa: E402
-from modeling_racl import RACLConfig, RACLForAudioClassification  # noqa: E402
-from racl import SAMPLING_RATE  # noqa: E402
-from racl.augment import AugmentConfig, Augmenter  # noqa: E402
-from racl.export import default_feature_extractor  # noqa: E402
-from racl.sampler import PairedBatchSampler  # noqa: E402
-from racl.train_config import load_train_config  # noqa: E402
-
+from .bench_build import ROOT, write_config, write_corpus
+from .peak_memory import PeakRSS
 
 DEFAULT_AUGMENT = {"rawboost_prob": 0.5, "noise_prob": 0.3, "rir_prob": 0.3}
+
+
+def build_train_split(folder: Path, clips: int, clip_seconds: float):
+    """The train split (audio undecoded, as training loads it) of a small build of a generated corpus."""
+    (folder / "corpus").mkdir()
+    config = write_config(folder, write_corpus(folder / "corpus", clips, clip_seconds), paradigms=("griffinlim",))
+    subprocess.run([sys.executable, "-m", "datasets_scripts.build", "--config", str(config), "--output-dir", str(folder / "data")],
+                   cwd=ROOT, check=True, capture_output=True)
+    data = str(folder / "data")
+    return get_split(load_dataset_dict(data, undecoded_audio=True), "train", data, REQUIRED_COLUMNS)
 
 
 def run(split, model_config: str, steps: int, batch: int, workers: int, crop_seconds: float, augment: dict) -> dict:
@@ -44,7 +53,7 @@ def run(split, model_config: str, steps: int, batch: int, workers: int, crop_sec
     model = RACLForAudioClassification(RACLConfig.from_json_file(model_config)).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     sampler = PairedBatchSampler(split["source_id"], split["label"], split["is_reconstructed"], batch)
-    loader = torch.utils.data.DataLoader(train_racl.ClipDataset(split), batch_sampler=sampler, collate_fn=train_racl.collate,
+    loader = torch.utils.data.DataLoader(ClipDataset(split), batch_sampler=sampler, collate_fn=collate,
                                          num_workers=workers, persistent_workers=workers > 0)
     augmenter = Augmenter(AugmentConfig.from_dict(augment))
     extractor = default_feature_extractor()
@@ -62,7 +71,7 @@ def run(split, model_config: str, steps: int, batch: int, workers: int, crop_sec
                     break
                 t1 = time.perf_counter()
                 rng = np.random.default_rng(done)
-                waves = [augmenter(w, rng) for w in train_racl.crop_batch(b["waves"], b["source_ids"].tolist(), crop, rng)]
+                waves = [augmenter(w, rng) for w in crop_batch(b["waves"], b["source_ids"].tolist(), crop, rng)]
                 x = extractor(waves, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=True, return_tensors="pt")
                 out = model(x["input_values"], attention_mask=x["attention_mask"], labels=b["labels"], is_reconstructed=b["is_reconstructed"])
                 out.loss.backward()
@@ -83,12 +92,14 @@ def main():
     parser.add_argument("--num-workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--model-config", nargs="+", default=[str(ROOT / "configs" / "model" / "tiny.json")])
     parser.add_argument("--augment-from", help="a training YAML whose augment section to use (default: heavier than the demo's, %s)" % DEFAULT_AUGMENT)
+    parser.add_argument("--clips", type=int, default=48, help="clips of the generated corpus the dataset is built from")
+    parser.add_argument("--clip-seconds", type=float, default=2.0)
     args = parser.parse_args()
     augment = load_train_config(args.augment_from).augment if args.augment_from else DEFAULT_AUGMENT
     with tempfile.TemporaryDirectory() as tmp:
-        make_tiny_dataset(tmp, clips_per_speaker=8, seconds=2.0)
-        split = datasets.load_dataset(tmp)["train"].cast_column("audio", datasets.Audio(decode=False))
-        print(f"batch {args.batch} x {args.crop_seconds:g} s crops; {args.steps} steps; augment {augment}; torch threads {torch.get_num_threads()}")
+        split = build_train_split(Path(tmp), args.clips, args.clip_seconds)
+        print(f"train split: {len(split)} rows; batch {args.batch} x {args.crop_seconds:g} s crops; {args.steps} steps; "
+              f"augment {augment}; torch threads {torch.get_num_threads()}")
         print(f"{'model':<24}{'DataLoader workers':>20}{'samples/s':>12}{'vs first':>10}{'data wait share':>18}{'peak RSS growth (MiB)':>24}")
         first: dict[int, float] = {}
         for workers in args.num_workers:

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from functools import lru_cache
 
 import numpy as np
 import soundfile as sf
@@ -138,15 +137,24 @@ def equalize_tilt(wave: np.ndarray) -> np.ndarray:
     return np.fft.irfft(spectrum, n)[: wave.size].astype(np.float32)
 
 
-@lru_cache(maxsize=4)
-def room_response(rt60_s: float, drr_db: float, seed: int = ROOM_SEED) -> np.ndarray:
-    """A small-room impulse response: a direct path plus an exponentially decaying Gaussian tail
-    (``rt60_s`` seconds to -60 dB, direct-to-reverberant ratio ``drr_db``); ``seed`` draws the tail."""
-    n = int(rt60_s * SR)
-    t = np.arange(n) / SR
+def room_response(rt60_s: float, drr_db: float, seed: int | np.random.Generator = ROOM_SEED, sr: int = SR,
+                  gap_s: float = 0.002) -> np.ndarray:
+    """A room impulse response (float64): a unit direct path, then an exponentially decaying Gaussian tail.
+
+    The tail (Polack's statistical model of late reverberation) falls 60 dB in ``rt60_s`` seconds,
+    starts ``gap_s`` after the direct path (first reflections arrive after the direct sound) and
+    holds ``drr_db`` less energy than it. ``seed`` (an int, or a numpy Generator that is advanced)
+    draws the tail. The build's rooms and the training augmentation's simulated rooms both come
+    from here; measured RIRs add early reflections and frequency-dependent decay this model lacks.
+    Not cached: a generator passed in must be advanced by every call.
+    """
+    if rt60_s <= 0:
+        raise ValueError(f"rt60 must be positive, got {rt60_s}")
+    n = max(int(rt60_s * sr), 2)
+    t = np.arange(n) / sr
     tail = np.random.default_rng(seed).standard_normal(n) * 10 ** (-3 * t / rt60_s)
-    tail[: int(0.002 * SR)] = 0  # first reflections arrive after the direct sound
-    tail *= 10 ** (-drr_db / 20) / np.sqrt(np.sum(tail**2))
+    tail[: min(n - 1, max(1, int(gap_s * sr)))] = 0
+    tail *= 10 ** (-drr_db / 20) / max(np.sqrt(np.sum(tail**2)), 1e-10)
     tail[0] = 1.0
     return tail
 

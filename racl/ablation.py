@@ -1,4 +1,4 @@
-"""The paper's ablation in miniature, on the demo dataset (may take hours; run once, results into the README).
+"""The paper's ablation in miniature, on the demo dataset (may take hours; run once, results into docs/ablation.md).
 
 Variants, each trained with several seeds and scored on the held-out test split (mean ± std EER):
   (a) CE on original clips only            (b) CE with reconstructions as spoof
@@ -28,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .training.seeds import run_seeds, seed_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 NO_CONTRAST = ["model.overrides.racl_alpha=0", "model.overrides.racl_beta=0", "model.overrides.racl_gamma=0"]
 FULL_RACL = ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0.1", "model.overrides.racl_gamma=0.3"]
@@ -51,20 +53,16 @@ def all_runs(paradigms: list[str]) -> dict[str, tuple[str, list[str]]]:
     return runs
 
 
-def run_one(key: str, overrides: list[str], seed: int, args) -> Path:
-    """Train + test one (variant, seed) unless its summary exists; returns the summary path."""
-    out = Path(args.out) / key / f"seed-{seed}"
-    summary = out / "summary.json"
-    if not summary.exists():
-        cmd = [sys.executable, str(ROOT / "train_racl.py"), "--config", args.config, f"training.seed={seed}",
-               f"training.output_dir={out}", "training.report_to=none", *overrides]
-        if args.data:
-            cmd.append(f"data.path={args.data}")
-        if any((out / "checkpoints").glob("step-*")):  # an interrupted run: go on from where it stopped
-            cmd += ["--resume", "latest"]
-        if subprocess.run(cmd, cwd=ROOT).returncode != 0:
-            print(f"ablation: {key} seed {seed} failed (see its output above); going on", file=sys.stderr)
-    return summary
+def train_one(config: str, overrides: list[str], seed: int, out: Path, data: str | None = None) -> None:
+    """Train + test one (variant, seed) into ``out`` in its own process (a failed run does not stop the ablation)."""
+    cmd = [sys.executable, "-m", "racl.training", "--config", config, f"training.seed={seed}",
+           f"training.output_dir={out}", "training.report_to=none", *overrides]
+    if data:
+        cmd.append(f"data.path={data}")
+    if any((out / "checkpoints").glob("step-*")):  # an interrupted run: go on from where it stopped
+        cmd += ["--resume", "latest"]
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        print(f"ablation: {out} failed (see its output above); going on", file=sys.stderr)
 
 
 def _metric(test: dict, path: tuple[str, ...]) -> float | None:
@@ -80,7 +78,7 @@ def collect(out: Path, runs: dict, seeds: list[int]) -> dict:
     for key, (label, _) in runs.items():
         tests = {}
         for seed in seeds:
-            path = out / key / f"seed-{seed}" / "summary.json"
+            path = seed_dir(out / key, seed) / "summary.json"
             if path.exists() and (test := json.loads(path.read_text()).get("test")):
                 tests[seed] = test
         entry = {"label": label, "seeds_done": sorted(tests)}
@@ -151,10 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         (out / "ablation.md").write_text(markdown(results, args.config, seeds, args.data))
 
     write_tables()
-    for seed in [] if args.tables_only else args.seeds:
-        for key, (_, overrides) in to_train.items():
-            run_one(key, overrides, seed, args)
-            write_tables()
+    if not args.tables_only:  # seed-major, finished runs skipped: interrupted ablations still compare every variant
+        run_seeds(args.seeds, {key: out / key for key in to_train},
+                  lambda key, seed, run_out: train_one(args.config, to_train[key][1], seed, run_out, args.data),
+                  skip_finished=True, after_each=lambda key, seed: write_tables())
     print((out / "ablation.md").read_text())
     return 0
 

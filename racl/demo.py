@@ -7,7 +7,7 @@
 2. diffusion: a small mel-diffusion denoiser trained on the train split's bona fide speech (cached);
 3. dataset: ``datasets_scripts.build`` with ``configs/data/demo.yaml`` (reconstructions + the common
    final processing + speaker-disjoint splits with held-out systems and paradigm);
-4. train: ``train_racl.py --config configs/demo.yaml``;
+4. train: ``python -m racl.training --config configs/demo.yaml`` (what ``train_racl.py`` runs);
 5. evaluate: the held-out test split (unseen speakers, systems and paradigm) + a non-learned
    shortcut check; the model folder is copied to ``outputs/demo/model``; ``outputs/demo/report.md``.
 
@@ -54,13 +54,12 @@ class DemoError(RuntimeError):
 def check_configs(ctx) -> None:
     """The build and training configs, validated before anything is written: a mistake in one
     would otherwise stop the demo only after the corpus, the denoiser or the dataset was made."""
-    from .train_config import ConfigError as TrainConfigError
-    from .train_config import load_train_config
+    from .training.config import load_train_config
 
     try:
         load_config(ctx.data_config)
         load_train_config(ctx.train_config)
-    except (ConfigError, TrainConfigError) as error:
+    except ConfigError as error:  # both configs are read by racl.config
         raise DemoError(str(error)) from None
 
 
@@ -211,7 +210,7 @@ def stage_train(ctx) -> dict:
     if ctx.quick:
         overrides += ["training.max_steps=20", "training.eval_every_steps=10", "training.save_every_steps=10"]
     resume = ["--resume", "latest"] if list((ctx.out / "run" / "checkpoints").glob("step-*")) else []
-    ctx.run([sys.executable, str(ROOT / "train_racl.py"), "--config", str(ctx.train_config), *resume, *overrides])
+    ctx.run([sys.executable, "-m", "racl.training", "--config", str(ctx.train_config), *resume, *overrides])
     return json.loads((ctx.out / "run" / "summary.json").read_text())
 
 

@@ -1,9 +1,9 @@
-"""Evaluation metrics for spoofing countermeasures: EER, min t-DCF, per-group EER, calibration.
+"""Evaluation metrics for spoofing countermeasures: EER, min t-DCF, per-group EER.
 
-Polarity (one convention for the whole project, DESIGN.md section 4):
+Polarity (one convention for the whole project, docs/design.md, "Conventions"):
 
 - **score** = ``logit[bonafide] - logit[spoof]``; **higher = more bona fide** (ASVspoof convention).
-- **labels**: ``0 = bonafide``, ``1 = spoof`` (the strings ``"bonafide"`` / ``"spoof"`` are accepted too).
+- **labels**: ``0 = bonafide``, ``1 = spoof`` (label names are accepted too, read by :func:`racl.labels.label_id`).
 - A clip is *accepted* as bona fide when ``score >= threshold``.
 
 Error rates are fractions in [0, 1] (multiply by 100 for the percentages papers print):
@@ -26,15 +26,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .labels import BONAFIDE, SPOOF
-_LABEL_NAMES = {"bonafide": BONAFIDE, "bona fide": BONAFIDE, "spoof": SPOOF}
+from .labels import BONAFIDE, SPOOF, label_id
 
 
 # ---------------------------------------------------------------------------------------------
 # input checks
 
 
-def _as_scores(scores, name: str = "scores") -> np.ndarray:
+def as_scores(scores, name: str = "scores") -> np.ndarray:
     """1-D float64 array; NaN/Inf are refused (no ordering is defined for them)."""
     arr = np.asarray(scores, dtype=np.float64).reshape(-1)
     if not np.isfinite(arr).all():
@@ -43,14 +42,11 @@ def _as_scores(scores, name: str = "scores") -> np.ndarray:
     return arr
 
 
-def _as_labels(labels, n: int) -> np.ndarray:
+def as_labels(labels, n: int) -> np.ndarray:
     """1-D int array of 0 (bonafide) / 1 (spoof), from ints, bools or the label names."""
     raw = np.asarray(labels).reshape(-1)
     if raw.dtype.kind in "OUS":
-        try:
-            arr = np.array([_LABEL_NAMES[str(v).lower()] for v in raw], dtype=np.int64)
-        except KeyError as err:
-            raise ValueError(f"unknown label {err.args[0]!r}; expected 'bonafide' or 'spoof'") from None
+        arr = np.array([label_id(str(v)) for v in raw], dtype=np.int64)  # ValueError naming an unknown label
     else:
         arr = raw.astype(np.int64)
     if arr.size != n:
@@ -62,8 +58,8 @@ def _as_labels(labels, n: int) -> np.ndarray:
 
 def _split(scores, labels) -> tuple[np.ndarray, np.ndarray]:
     """(bona fide scores, spoof scores); both must be non-empty."""
-    s = _as_scores(scores)
-    y = _as_labels(labels, s.size)
+    s = as_scores(scores)
+    y = as_labels(labels, s.size)
     bona, spoof = s[y == BONAFIDE], s[y == SPOOF]
     if bona.size == 0 or spoof.size == 0:
         raise ValueError(
@@ -160,7 +156,7 @@ def asv_error_rates(asv_scores, asv_keys) -> dict[str, float]:
     score = same speaker. Returns the threshold and ``p_fa_asv`` (non-targets accepted),
     ``p_miss_asv`` (targets rejected) and ``p_miss_spoof_asv`` (spoofs rejected by the ASV).
     """
-    s = _as_scores(asv_scores, "asv_scores")
+    s = as_scores(asv_scores, "asv_scores")
     keys = np.asarray(asv_keys).astype(str).reshape(-1)
     if keys.size != s.size:
         raise ValueError(f"got {s.size} ASV scores but {keys.size} keys")
@@ -228,51 +224,22 @@ def compute_min_tdcf(
 # breakdowns
 
 
-def eer_per_group(scores, labels, groups: Sequence) -> dict[str, float]:
-    """EER pooled and for each spoof group (attack, reconstruction paradigm, ...).
+def eer_per_group(scores, labels, groups: Sequence) -> dict[str, tuple[float, float]]:
+    """EER and threshold (as :func:`compute_eer` gives them) pooled and for each spoof group.
 
-    ``groups`` gives one name per clip; only the spoof clips' names matter. Each group's EER is
-    that group's spoof clips against *all* bona fide clips, the ASVspoof per-attack convention.
-    Returns ``{"pooled": eer, group: eer, ...}`` (groups sorted by name), fractions in [0, 1].
+    ``groups`` gives one name per clip (attack, reconstruction paradigm, ...); only the spoof clips'
+    names matter. Each group's EER is that group's spoof clips against *all* bona fide clips, the
+    ASVspoof per-attack convention. Returns ``{"pooled": (eer, threshold), group: (eer, threshold),
+    ...}`` (groups sorted by name), EERs as fractions in [0, 1].
     """
-    s = _as_scores(scores)
-    y = _as_labels(labels, s.size)
+    s = as_scores(scores)
+    y = as_labels(labels, s.size)
     g = np.asarray(groups).astype(str).reshape(-1)
     if g.size != s.size:
         raise ValueError(f"got {s.size} scores but {g.size} group names")
-    out = {"pooled": compute_eer(s, y)[0]}
+    out = {"pooled": compute_eer(s, y)}
     bona = y == BONAFIDE
     for name in sorted(set(g[y == SPOOF])):
         keep = bona | ((y == SPOOF) & (g == name))
-        out[str(name)] = compute_eer(s[keep], y[keep])[0]
+        out[str(name)] = compute_eer(s[keep], y[keep])
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# calibration
-
-
-def fit_calibration(scores, labels) -> tuple[float, float]:
-    """Platt scaling: ``p(bonafide | score) = sigmoid(scale * score + bias)``.
-
-    A one-feature logistic regression (scikit-learn, L-BFGS) fitted by maximum likelihood; ``C``
-    is huge so the L2 penalty is negligible (two parameters, thousands of clips: nothing to
-    regularise; a huge ``C`` rather than "no penalty" keeps it valid across scikit-learn
-    versions). Fit on the validation split, never on the test split. Perfectly separated scores
-    have no finite maximum-likelihood fit; the tiny penalty then keeps a steep but finite one.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    s = _as_scores(scores)
-    y = _as_labels(labels, s.size)
-    _split(s, y)  # both classes present
-    model = LogisticRegression(C=1e10, solver="lbfgs", max_iter=1000, tol=1e-10)
-    model.fit(s[:, None], (y == BONAFIDE).astype(int))  # positive class = bona fide
-    return float(model.coef_[0, 0]), float(model.intercept_[0])
-
-
-def apply_calibration(scores, scale: float, bias: float) -> np.ndarray:
-    """Calibrated probability of bona fide speech for each score (float64 array in [0, 1])."""
-    z = scale * _as_scores(scores) + bias
-    # numerically stable sigmoid on both tails
-    return np.where(z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))))

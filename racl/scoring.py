@@ -2,8 +2,9 @@
 
 Long audio is cut into windows (``score_window_seconds``, hop ``score_hop_seconds`` from the model
 config); windows of many files are scored together in padded, masked batches, and each file's score
-is the mean of its window scores. Polarity: ``score = logit[bonafide] - logit[spoof]``, higher = more
-bona fide; ``p_bonafide`` is the model's calibrated probability.
+is the mean of its window scores. Score and probability are the model's own definitions
+(``scores_from_logits``: ``logit[bonafide] - logit[spoof]``, higher = more bona fide;
+``bonafide_probability``: calibrated p(bonafide)).
 
     racl-score --model FOLDER_OR_HUB_ID [--format table|csv|json] PATH...
 """
@@ -86,12 +87,13 @@ class Scorer:
                 windows[i : i + self.batch_size], sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=True, return_tensors="pt"
             )
             logits = self.model(batch["input_values"].to(self.device), attention_mask=batch["attention_mask"].to(self.device)).logits
-            scores.append((logits[:, 0] - logits[:, 1]).float().cpu())
+            scores.append(self.model.scores_from_logits(logits).float().cpu())
         return torch.cat(scores).numpy() if scores else np.zeros(0, dtype=np.float32)
 
+    @torch.inference_mode()
     def probability(self, score: float) -> float:
-        cfg = self.model.config
-        return float(1.0 / (1.0 + np.exp(-(cfg.calibration_scale * score + cfg.calibration_bias))))
+        """The model's calibrated p(bonafide) of a clip score (in float64: a clip score is a mean of window scores)."""
+        return float(self.model.bonafide_probability(torch.tensor(score, dtype=torch.float64)))
 
     def check_length(self, wave: np.ndarray, name: str) -> np.ndarray:
         if len(wave) < self.min_samples:

@@ -1,21 +1,14 @@
-"""Training augmentation: length, dtype, determinism, identity in eval, SNR and RMS guarantees."""
+"""Training augmentation: length, dtype, determinism, identity in eval, SNR and RMS guarantees, the one room model."""
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from racl.augment import (
-    RAWBOOST_ALGOS,
-    AugmentConfig,
-    Augmenter,
-    RawBoostConfig,
-    apply_rir,
-    coloured_noise,
-    mix_at_snr,
-    rawboost,
-    synthetic_rir,
-)
+from datasets_scripts.postprocess import ROOM_DRR_DB, ROOM_RT60_S, ROOM_SEED, room_response
+from racl.training.augment import RIR_GAP_S, AugmentConfig, Augmenter
+from racl.training.rawboost import RAWBOOST_ALGOS, RawBoostConfig, rawboost
+from racl.training.waveforms import apply_rir, coloured_noise, mix_at_snr
 
 SR = 16_000
 
@@ -137,20 +130,60 @@ def test_reverb_matches_rms_and_keeps_direct_path_aligned():
     assert lag == 0 and np.corrcoef(x, y)[0, 1] > 0.99
 
 
-def test_synthetic_rir_shape_and_rir_folder(tmp_path):
-    h = synthetic_rir(SR, 0.5, 0, drr_db=6.0)
-    assert h.dtype == np.float32 and h.size == SR // 2 and np.argmax(np.abs(h)) == 0
+def test_simulated_room_shape_and_rir_folder(tmp_path):
+    h = room_response(0.5, 6.0, 0, SR, gap_s=RIR_GAP_S).astype(np.float32)
+    assert h.size == SR // 2 and np.argmax(np.abs(h)) == 0 and not h[1 : int(RIR_GAP_S * SR)].any()
     assert 10 * np.log10(1.0 / np.sum(h[1:].astype(np.float64) ** 2)) == pytest.approx(6.0, abs=0.01)
     # RIRS_NOISES keeps noises next to RIRs: a file named *noise* must never be used as an RIR
     room = tmp_path / "simulated_rirs" / "smallroom" / "Room001"
     room.mkdir(parents=True)
-    sf.write(room / "Room001-00001.wav", synthetic_rir(SR, 0.3, 1), SR)
+    sf.write(room / "Room001-00001.wav", room_response(0.3, 6.0, 1, SR), SR)
     sf.write(room / "RVB2014_type1_noise_1.wav", np.random.default_rng(0).standard_normal(SR), SR)
     aug = Augmenter(_only(rir_prob=1.0, rir_dir=str(tmp_path)))
     assert [p.endswith("Room001-00001.wav") for p in aug._rir_files] == [True]
     x = _speechlike(0.5)
     assert aug(x, 0).shape == x.shape
     assert np.allclose(apply_rir(x, np.array([1.0], np.float32)), x, atol=1e-6)
+
+
+def _augment_room_before(sr, rt60, rng, drr_db):
+    """The simulated room the augmentation had before room_response became the one room model."""
+    n = max(int(rt60 * sr), 2)
+    t = np.arange(n) / sr
+    tail = rng.standard_normal(n) * np.exp(-3.0 * np.log(10.0) * t / rt60)
+    tail[: min(n - 1, max(1, int(0.0025 * sr)))] = 0.0
+    tail *= np.sqrt(10.0 ** (-drr_db / 10.0) / max(float(np.sum(np.square(tail, dtype=np.float64))), 1e-20))
+    tail[0] = 1.0
+    return tail.astype(np.float32)
+
+
+def _build_room_before(rt60_s, drr_db, seed):
+    """The build's room response before it took a sample rate, a gap and a generator."""
+    n = int(rt60_s * SR)
+    t = np.arange(n) / SR
+    tail = np.random.default_rng(seed).standard_normal(n) * 10 ** (-3 * t / rt60_s)
+    tail[: int(0.002 * SR)] = 0
+    tail *= 10 ** (-drr_db / 20) / np.sqrt(np.sum(tail**2))
+    tail[0] = 1.0
+    return tail
+
+
+def test_one_room_model_gives_the_augmentation_and_the_build_their_rooms_bit_for_bit():
+    draws = np.random.default_rng(7)
+    for k in range(200):  # the augmentation's ranges, and very short rooms where its guards act
+        rt60 = float(draws.uniform(0.2, 0.8) if k % 4 else draws.uniform(1e-4, 0.01))
+        drr = float(draws.uniform(0.0, 12.0))
+        new = room_response(rt60, drr, np.random.default_rng(k), SR, gap_s=RIR_GAP_S).astype(np.float32)
+        assert np.array_equal(new, _augment_room_before(SR, rt60, np.random.default_rng(k), drr)), (rt60, drr)
+    for seed in (ROOM_SEED, 0, 12345):  # the build's rooms: float64, its 2 ms gap, seeded draws
+        assert np.array_equal(room_response(ROOM_RT60_S, ROOM_DRR_DB, seed), _build_room_before(ROOM_RT60_S, ROOM_DRR_DB, seed))
+    # the generator is advanced as the augmentation's stream expects: the next draw follows the tail's
+    rng, reference = np.random.default_rng(3), np.random.default_rng(3)
+    room_response(0.3, 6.0, rng, SR, gap_s=RIR_GAP_S)
+    reference.standard_normal(int(0.3 * SR))
+    assert rng.random() == reference.random()
+    with pytest.raises(ValueError, match="rt60"):
+        room_response(0.0, 6.0, 0)
 
 
 def test_silence_passes_through():

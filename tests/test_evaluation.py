@@ -9,19 +9,15 @@ import torch
 
 from conftest import SR, speech_like
 
-from racl.evaluation import (
-    ScoreTable,
-    calibrate,
-    decode_dataset_audio,
-    main,
-    read_asv_scores,
-    run_split_evaluation,
-    score_corpus,
-    score_dataset,
-    summarize,
-    update_model_card,
-    write_report,
-)
+from racl.audio import decode_audio_cell
+from racl.evaluation.calibration import fit_calibration
+from racl.evaluation.cli import main
+from racl.evaluation.corpus import score_corpus
+from racl.evaluation.dataset import score_dataset
+from racl.evaluation.model_folder import calibrate, update_model_card
+from racl.evaluation.report import run_split_evaluation, write_report
+from racl.evaluation.summary import read_asv_scores, summarize
+from racl.evaluation.table import ScoreTable
 from racl.metrics import compute_eer, compute_min_tdcf
 from racl.scoring import Scorer
 
@@ -121,7 +117,7 @@ def test_score_dataset_matches_scorer_and_keeps_order(scorer, test_table, test_s
     assert test_table.source_id == [r[2] for r in TEST_ROWS] and test_table.attack == [r[4] for r in TEST_ROWS]
     assert test_table.is_reconstructed.tolist() == [r[3] != "none" for r in TEST_ROWS]
     assert np.isfinite(test_table.score).all() and test_table.unreadable == []
-    waves = [decode_dataset_audio(ds[i]["audio"]) for i in range(len(ds))]
+    waves = [decode_audio_cell(ds[i]["audio"]) for i in range(len(ds))]
     reference = [r.score for r in scorer.score_waveforms(waves)]
     np.testing.assert_allclose(test_table.score, reference, atol=1e-4)
 
@@ -254,6 +250,21 @@ def test_run_split_evaluation(scorer, test_split):
     json.dumps(summary)  # plain types: the training summary is written as JSON
 
 
+def test_calibration_recovers_a_known_logistic_that_the_model_then_applies(tiny_model):
+    rng = np.random.default_rng(0)
+    scores = rng.normal(0, 2, 20_000)
+    p_bona = 1 / (1 + np.exp(-(1.5 * scores - 0.5)))
+    labels = np.where(rng.random(scores.size) < p_bona, 0, 1)
+    scale, bias = fit_calibration(scores, labels)
+    assert scale == pytest.approx(1.5, abs=0.08) and bias == pytest.approx(-0.5, abs=0.08)
+    # the fit has no probability of its own: the model's bonafide_probability is the one definition
+    tiny_model.config.calibration_scale, tiny_model.config.calibration_bias = scale, bias
+    p = tiny_model.bonafide_probability(torch.tensor([-1e4, 0.0, 1e4], dtype=torch.float64))
+    assert p[0] == 0.0 and p[2] == 1.0 and p[1] == pytest.approx(1 / (1 + np.exp(-bias)))  # stable on extreme scores
+    with pytest.raises(ValueError, match="bona fide and spoof"):
+        fit_calibration([0.1, 0.2], [1, 1])
+
+
 def test_calibrate_writes_the_config(test_table, model_copy):
     from transformers import AutoConfig, AutoModelForAudioClassification
 
@@ -362,7 +373,7 @@ import json, sys
 import torch
 from accelerate import Accelerator
 from datasets import load_dataset
-from racl.evaluation import score_dataset
+from racl.evaluation.dataset import score_dataset
 from racl.scoring import load_detector
 
 torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""EER, min t-DCF, per-group EER, calibration, the local evaluate metric and the plots."""
+"""EER, min t-DCF, per-group EER, label names, the local evaluate metric and the plots."""
 
 import os
 from pathlib import Path
@@ -10,13 +10,11 @@ from sklearn.metrics import roc_curve
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from racl.metrics import (  # noqa: E402
-    apply_calibration,
     asv_error_rates,
     compute_eer,
     compute_min_tdcf,
     det_curve_points,
     eer_per_group,
-    fit_calibration,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,9 +87,16 @@ def test_eer_per_group_uses_all_bonafide():
     groups = ["-", "-", "-", "A01", "A02", "A01"]
     out = eer_per_group(scores, labels, groups)
     assert list(out) == ["pooled", "A01", "A02"]
-    assert out["A01"] == compute_eer([1, 2, 3, 0, 2.5], [0, 0, 0, 1, 1])[0] == 0.5
-    assert out["A02"] == 1.0  # its one spoof outscores every bona fide clip
-    assert out["pooled"] == compute_eer(scores, labels)[0]
+    assert out["A01"] == compute_eer([1, 2, 3, 0, 2.5], [0, 0, 0, 1, 1]) and out["A01"][0] == 0.5
+    assert out["A02"][0] == 1.0  # its one spoof outscores every bona fide clip
+    assert out["pooled"] == compute_eer(scores, labels)
+
+
+def test_label_names_are_read_by_the_one_label_parser():
+    scores = [0.9, 0.8, 0.1, 0.2]
+    assert compute_eer(scores, ["bonafide", "bona-fide", "spoof", "fake"]) == compute_eer(scores, [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="unknown label 'maybe'"):
+        compute_eer(scores, ["bonafide", "maybe", "spoof", "spoof"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,21 +132,6 @@ def test_min_tdcf_rejects_bad_asv_keys():
 
 
 # ---------------------------------------------------------------------------------------------
-# calibration
-
-
-def test_calibration_recovers_known_logistic():
-    rng = np.random.default_rng(0)
-    scores = rng.normal(0, 2, 20_000)
-    p_bona = 1 / (1 + np.exp(-(1.5 * scores - 0.5)))
-    labels = np.where(rng.random(scores.size) < p_bona, 0, 1)
-    scale, bias = fit_calibration(scores, labels)
-    assert scale == pytest.approx(1.5, abs=0.08) and bias == pytest.approx(-0.5, abs=0.08)
-    p = apply_calibration([-1e4, 0.0, 1e4], scale, bias)
-    assert p[0] == 0.0 and p[2] == 1.0 and 0 < p[1] < 1  # stable on extreme scores
-
-
-# ---------------------------------------------------------------------------------------------
 # the evaluate metric
 
 
@@ -171,7 +161,7 @@ def _is_png(path):
 
 
 def test_plots_write_png(tmp_path):
-    from racl.plots import EMBEDDING_KINDS, plot_det, plot_embedding_map, plot_score_histogram
+    from racl.evaluation.plots import EMBEDDING_KINDS, plot_det, plot_embedding_map, plot_score_histogram
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 200)

@@ -20,6 +20,22 @@ def test_shortest_input_is_the_front_end_receptive_field():
     assert RACLConfig(frontend="sinc", sinc_kernel_size=129).min_input_samples == 129
 
 
+def test_score_and_probability_are_the_models_own(tiny_model_dir):
+    import torch
+
+    scorer = Scorer.from_pretrained(str(tiny_model_dir), device="cpu", batch_size=2)  # a model of its own
+    model = scorer.model
+    model.config.calibration_scale, model.config.calibration_bias = 2.0, -0.5
+    windows = [speech_like(0.8, 3), speech_like(0.5, 4)]
+    with torch.inference_mode():
+        batch = scorer.extractor(windows, sampling_rate=16000, padding=True, return_attention_mask=True, return_tensors="pt")
+        expected = model.scores_from_logits(model(batch["input_values"], attention_mask=batch["attention_mask"]).logits)
+    np.testing.assert_array_equal(scorer.score_windows(windows), expected.numpy())
+    clip = scorer.score_waveform(windows[0])
+    assert clip.p_bonafide == float(model.bonafide_probability(torch.tensor(clip.score, dtype=torch.float64)))
+    assert clip.p_bonafide == pytest.approx(1 / (1 + np.exp(-(2.0 * clip.score - 0.5))), rel=1e-12)
+
+
 def test_window_spans_cover_the_whole_clip():
     assert window_spans(100, 40, 20) == [(0, 40), (20, 60), (40, 80), (60, 100)]
     assert window_spans(90, 40, 20) == [(0, 40), (20, 60), (40, 80), (50, 90)]  # last window flush with the end

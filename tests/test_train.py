@@ -1,4 +1,5 @@
-"""train_racl.py: config strictness, data checks, resume, multi-process run, reloadable best model."""
+"""racl.training (and train_racl.py over it): config strictness, data checks, resume, the seed loop,
+multi-process run, reloadable best model."""
 
 import json
 import os
@@ -13,9 +14,9 @@ import soundfile as sf
 
 from conftest import ROOT, make_tiny_dataset
 
-from racl.train_config import ConfigError, load_train_config
+from racl.training.config import ConfigError, load_train_config
 
-TRAIN = [sys.executable, str(ROOT / "train_racl.py"), "--config", str(ROOT / "configs" / "tiny.yaml")]
+TRAIN = [sys.executable, "-m", "racl.training", "--config", str(ROOT / "configs" / "tiny.yaml")]
 FAST = ["augment={}", "training.report_to=none", "training.calibrate=false", "training.evaluate_test=false"]
 
 
@@ -40,6 +41,9 @@ def test_unknown_key_and_wrong_type_fail_with_the_key_name(tmp_path):
         load_train_config(ROOT / "configs" / "tiny.yaml", ["augment.rawboost_probability=1"])
     proc = run_train(["training.max_stepz=3"])
     assert proc.returncode == 2 and "training.max_stepz" in proc.stderr and "Traceback" not in proc.stderr
+    script = subprocess.run([sys.executable, str(ROOT / "train_racl.py"), "--config", str(ROOT / "configs" / "tiny.yaml"), "training.max_stepz=3"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)  # the top-level script is the same CLI
+    assert (script.returncode, script.stderr) == (proc.returncode, proc.stderr)
 
 
 def test_overrides_are_typed_and_nested():
@@ -77,7 +81,7 @@ def test_unusable_datasets_give_one_clear_error(tmp_path, mutate, expected):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_nan_loss_stops_with_step_and_utt_ids_keeping_last_good_checkpoint(tmp_path):
+def test_a_damaged_training_clip_stops_with_its_name_keeping_the_checkpoints(tmp_path):
     import datasets
 
     def poison(split, ds):
@@ -96,10 +100,41 @@ def test_nan_loss_stops_with_step_and_utt_ids_keeping_last_good_checkpoint(tmp_p
     proc = run_train([f"data.path={folder}", f"training.output_dir={tmp_path / 'run'}", "training.save_every_steps=1",
                       "training.eval_every_steps=100", "training.max_steps=12", *FAST])
     assert proc.returncode == 3, proc.stderr[-3000:]
-    assert "non-finite loss" in proc.stderr and "at step" in proc.stderr and "train-s3-1" in proc.stderr
+    assert "train-s3-1: 6400 NaN/Inf samples" in proc.stderr and "last good checkpoint is kept" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "run" / "checkpoints").glob("partial-*"))  # only whole checkpoints are left
+
+
+def test_non_finite_loss_stops_with_step_and_utt_ids_keeping_last_good_checkpoint(tmp_path, tiny_dataset_dir):
+    exploding = ["training.lr_head=1.0e+30", "training.lr_backbone=1.0e+30", "training.max_grad_norm=0"]
+    proc = run_train([f"data.path={tiny_dataset_dir}", f"training.output_dir={tmp_path / 'run'}", "training.save_every_steps=1",
+                      "training.eval_every_steps=100", "training.max_steps=12", *FAST, *exploding])
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert "non-finite loss" in proc.stderr and "at step" in proc.stderr and "batch utt_ids: ['train-" in proc.stderr
     step = int(proc.stderr.split("at step ")[1].split(";")[0])
     kept = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "run" / "checkpoints").glob("step-*"))
     assert (kept == [] and step == 0) or kept[-1] == step  # the checkpoint before the bad step survives
+
+
+def test_seed_loop_is_seed_major_and_skips_finished_runs(tmp_path):
+    from racl.training.seeds import run_seeds, seed_dir
+
+    done = []
+
+    def run(key, seed, out):
+        done.append((key, seed))
+        out.mkdir(parents=True)
+        (out / "summary.json").write_text(json.dumps({"key": key, "seed": seed}))
+
+    bases = {"a": tmp_path / "a", "b": tmp_path / "b"}
+    seed_dir(bases["b"], 0).mkdir(parents=True)
+    (seed_dir(bases["b"], 0) / "summary.json").write_text(json.dumps({"earlier": True}))
+    after = []
+    summaries = run_seeds([0, 1], bases, run, skip_finished=True, after_each=lambda key, seed: after.append((key, seed)))
+    assert done == [("a", 0), ("a", 1), ("b", 1)]  # every run with seed 0 first; b's finished seed 0 is not rerun
+    assert after == [("a", 0), ("b", 0), ("a", 1), ("b", 1)]
+    assert summaries["b"] == {0: {"earlier": True}, 1: {"key": "b", "seed": 1}}
+    assert seed_dir(bases["a"], 1) == tmp_path / "a" / "seed-1"
 
 
 # ------------------------------------------------------------------ runs

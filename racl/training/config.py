@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ConfigError, build_dataclass, load_mapping
+from ..config import ConfigError, build_dataclass, load_mapping
 
 
 @dataclass
@@ -67,7 +67,7 @@ class TrainingSection:
 class TrainConfig:
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
-    augment: dict = field(default_factory=dict)  # racl.augment.AugmentConfig keys
+    augment: dict = field(default_factory=dict)  # racl.training.augment.AugmentConfig keys
     training: TrainingSection = field(default_factory=TrainingSection)
 
     def to_dict(self) -> dict:

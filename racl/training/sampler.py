@@ -1,4 +1,4 @@
-"""Batches that hold originals together with their reconstructions (DESIGN.md section 6).
+"""Batches that hold originals together with their reconstructions (docs/design.md#the-racl-objective).
 
 RACL's enhanced term needs, in one batch, original bona fide clips *and* reconstructions; the paired
 sampler keeps each original with all rows derived from it (same ``source_id``) and alternates bona

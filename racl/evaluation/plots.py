@@ -16,7 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
-from .metrics import BONAFIDE, SPOOF, _as_labels, _as_scores, compute_eer, det_curve_points
+from ..labels import BONAFIDE, SPOOF
+from ..metrics import as_labels, as_scores, compute_eer, det_curve_points
 
 EMBEDDING_KINDS = ("bonafide original", "bonafide reconstructed", "spoof original", "spoof reconstructed")
 _KIND_STYLE = {  # colour + marker, distinct for each of the paper's four groups
@@ -53,8 +54,8 @@ def plot_det(scores, labels, path, groups: Sequence | None = None, title: str = 
     With ``groups`` (one name per clip, e.g. the attack), each spoof group is drawn against all
     bona fide clips, next to the pooled curve. Legend entries carry the EER in %.
     """
-    s = _as_scores(scores)
-    y = _as_labels(labels, s.size)
+    s = as_scores(scores)
+    y = as_labels(labels, s.size)
     curves = [("pooled", np.ones_like(y, dtype=bool))]
     if groups is not None:
         g = np.asarray(groups).astype(str).reshape(-1)
@@ -84,8 +85,8 @@ def plot_det(scores, labels, path, groups: Sequence | None = None, title: str = 
 
 def plot_score_histogram(scores, labels, path, bins: int = 50, title: str = "Score distribution") -> str:
     """Overlaid histograms of bona fide and spoof scores, with the EER threshold marked."""
-    s = _as_scores(scores)
-    y = _as_labels(labels, s.size)
+    s = as_scores(scores)
+    y = as_labels(labels, s.size)
     eer, threshold = compute_eer(s, y)
     edges = np.histogram_bin_edges(s, bins=bins)
     fig, ax = _figure(6, 4)

@@ -1,0 +1,7 @@
+"""``python -m racl.evaluation``: the ``racl-eval`` CLI (:mod:`racl.evaluation.cli`)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

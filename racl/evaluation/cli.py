@@ -1,0 +1,176 @@
+"""Evaluation of a RACL detector on a dataset split or a corpus (library + ``racl-eval`` CLI).
+
+Clips are scored full length by :class:`racl.scoring.Scorer` (windows of ``score_window_seconds``,
+window scores averaged), optionally with the mean window embedding of each clip. The summary gives
+the EER pooled, per attack, per reconstruction paradigm and, when the systems seen in training are
+known, on seen and on unseen systems separately: the unseen number is the headline (docs/design.md#splits).
+Polarity as in :mod:`racl.metrics`: higher score = more bona fide, label 0 bonafide / 1 spoof.
+
+    racl-eval --model FOLDER_OR_ID --data DATASET_DIR_OR_HUB_ID [--split test] [--calibrate-on validation]
+    racl-eval --model FOLDER_OR_ID --corpus asvspoof2019_la --root LA [--corpus-split eval] \\
+              [--asv-scores LA/ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.eval.gi.trl.scores.txt]
+
+Writes ``scores.txt``, ``results.json``, ``report.md``, ``det.png``, ``score_hist.png`` and
+``embeddings.png`` to ``--out``. Exit status 0 on success (unreadable corpus files are listed and
+excluded, not fatal), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+from datasets_scripts.loading import get_split, load_dataset_dict
+
+from ..labels import BONAFIDE, SPOOF
+from ..scoring import Scorer
+from .corpus import score_corpus
+from .dataset import dataset_metadata, score_dataset, seen_systems
+from .model_folder import calibrate, card_results, update_model_card
+from .report import write_report
+from .summary import read_asv_scores, summarize
+
+logger = logging.getLogger("racl.evaluation")  # the package's: its modules log under it
+
+
+def _split_of(dataset_dict, split: str, data: str):
+    """The split, checked: present, not empty, with a label column and both classes."""
+    dataset = get_split(dataset_dict, split, data)
+    labels = set(dataset_metadata(dataset)["label"])
+    if labels != {BONAFIDE, SPOOF}:
+        only = "bona fide" if labels == {BONAFIDE} else "spoof"
+        raise ValueError(f"{data}: split {split!r} holds only {only} clips; EER needs both classes")
+    return dataset
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "eval"
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(prog="racl-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model folder or Hub id")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="dataset folder (Parquet or save_to_disk) or Hub id, with the racl schema")
+    source.add_argument("--corpus", help="corpus reader name (asvspoof2019_la, in_the_wild, folder, ...)")
+    parser.add_argument("--split", default="test", help="dataset split to evaluate (default: test)")
+    parser.add_argument("--root", help="corpus root folder (with --corpus)")
+    parser.add_argument("--corpus-split", default=None, help="the corpus's own split, e.g. eval (default: all)")
+    parser.add_argument("--asv-scores", help="ASVspoof 2019 ASV score file, for min t-DCF")
+    parser.add_argument("--calibrate-on", metavar="SPLIT", help="fit calibration on this split and write it into the model folder")
+    parser.add_argument("--seen-attacks", help="comma-separated attacks seen in training (default with --data: the train split's)")
+    parser.add_argument("--seen-paradigms", help="comma-separated reconstruction paradigms seen in training")
+    parser.add_argument("--out", help="output folder (default: eval_results/<data>_<split>)")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--update-card", action="store_true", help="add the results to the model folder's README.md")
+    args = parser.parse_args(argv)
+    if args.corpus and not args.root:
+        parser.error("--corpus needs --root")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    return args
+
+
+def _csv_set(text: str | None) -> set[str] | None:
+    return None if text is None else {t.strip() for t in text.split(",") if t.strip()}
+
+
+def _prepare_data(args):
+    """Check the data before the model loads; returns (name, run(scorer), run_calibration(scorer) or None, seen)."""
+    seen = (_csv_set(args.seen_attacks), _csv_set(args.seen_paradigms))
+    if args.data:
+        dd = load_dataset_dict(args.data)
+        test = _split_of(dd, args.split, args.data)
+        calib = _split_of(dd, args.calibrate_on, args.data) if args.calibrate_on else None
+        if seen == (None, None) and "train" in dd and args.split != "train":
+            seen = seen_systems(dd["train"])
+        name = f"{Path(args.data).name or args.data} {args.split}"
+
+        def dataset_run(scorer, dataset=test):
+            return score_dataset(scorer, dataset=dataset, batch_size=args.batch_size, progress=sys.stderr.isatty())
+
+        return name, dataset_run, (lambda scorer: dataset_run(scorer, calib)) if calib is not None else None, seen
+    from datasets_scripts.corpora import iter_corpus
+
+    # unknown corpus, wrong layout, unknown split, one class only: all before the model loads
+    for split in [args.corpus_split] + ([args.calibrate_on] if args.calibrate_on else []):
+        labels = {r.label for r in iter_corpus(args.corpus, args.root, split)}
+        if labels != {BONAFIDE, SPOOF}:
+            found = "no" if not labels else "only bona fide" if labels == {BONAFIDE} else "only spoof"
+            raise ValueError(f"corpus {args.corpus!r} at {args.root}, split {split}: {found} clips; EER needs both classes")
+    name = f"{args.corpus} {args.corpus_split or 'all'}"
+
+    def corpus_run(scorer, split=args.corpus_split):
+        return score_corpus(scorer, args.corpus, args.root, split, batch_size=args.batch_size, progress=sys.stderr.isatty())
+
+    run_calib = (lambda scorer: corpus_run(scorer, args.calibrate_on)) if args.calibrate_on else None
+    return name, corpus_run, run_calib, seen
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    print(f"clips: {summary['n_clips']} ({summary['n_bonafide']} bona fide, {summary['n_spoof']} spoof), unreadable: {summary['n_unreadable']}")
+    print(f"EER pooled: {summary['eer_percent']:.2f} %")
+    for key, label in (("originals", "original spoofs only"), ("seen", "seen systems"), ("unseen", "unseen systems")):
+        if summary.get(key):
+            print(f"EER {label}: {summary[key]['eer_percent']:.2f} %")
+    if summary["min_tdcf"] is not None:
+        print(f"min t-DCF: {summary['min_tdcf']:.4f}")
+    for name, entry in {**summary["per_attack"], **summary["per_reconstruction"]}.items():
+        print(f"  {name}: {entry['eer_percent']:.2f} %")
+    print(f"report: {out / 'report.md'}")
+
+
+def _run(args) -> int:
+    local_model = Path(args.model).is_dir()
+    if (args.update_card or args.calibrate_on) and not local_model:
+        raise ValueError(f"{args.model}: --calibrate-on and --update-card write into the model folder; give a local folder")
+    if args.asv_scores:
+        read_asv_scores(args.asv_scores)  # format errors before the long part
+    name, run, run_calib, (seen_attacks, seen_paradigms) = _prepare_data(args)
+    try:
+        scorer = Scorer.from_pretrained(args.model, device=args.device, batch_size=args.batch_size)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot load model {args.model!r}: {error}") from None
+    calibration = None
+    if run_calib is not None:
+        scale, bias = calibrate(args.model, run_calib(scorer))
+        scorer.model.config.calibration_scale, scorer.model.config.calibration_bias = scale, bias
+        calibration = {"scale": scale, "bias": bias, "split": args.calibrate_on, "written_to": str(Path(args.model) / "config.json")}
+    table = run(scorer)
+    summary = summarize(table, args.asv_scores, seen_attacks, seen_paradigms)
+    out = Path(args.out or Path("eval_results") / _slug(name))
+    write_report(table, summary, out, calibration, title=f"{Path(args.model).name or args.model} on {name}")
+    if args.update_card:
+        update_model_card(args.model, card_results(summary, name))
+    _print_summary(summary, out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``racl-eval``; bad input gives one ``racl-eval: ...`` line on stderr and exit status 2."""
+    import datasets
+
+    args = _parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("racl-eval: %(message)s"))
+    logger.addHandler(handler)
+    bars_were_on = not datasets.are_progress_bars_disabled()
+    if not sys.stderr.isatty():  # keep logs and error output to the lines that matter
+        datasets.disable_progress_bars()
+    try:
+        return _run(args)
+    except (OSError, ValueError, KeyError) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"racl-eval: {message}", file=sys.stderr)
+        return 2
+    finally:
+        logger.removeHandler(handler)
+        if bars_were_on:
+            datasets.enable_progress_bars()
+
+
+__all__ = ["main"]

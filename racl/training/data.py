@@ -1,0 +1,95 @@
+"""The training data: the dataset's splits as this config uses them, clips, batches and crops.
+
+Splits are loaded through :mod:`datasets_scripts.loading` with undecoded audio; clips are decoded in
+the loader by :func:`racl.audio.decode_audio_cell`. Batches keep originals with their reconstructions
+(:mod:`racl.training.sampler`), and :func:`crop_batch` crops a source and its reconstructions alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from datasets_scripts.loading import DatasetLoadError, get_split, load_dataset_dict
+
+from ..audio import decode_audio_cell
+from .config import ConfigError, TrainConfig
+
+REQUIRED_COLUMNS = ("audio", "label", "utt_id", "source_id", "is_reconstructed", "reconstruction", "attack")
+
+
+def load_splits(cfg: TrainConfig):
+    """Load the dataset, check it can serve this config, and return (train, validation, test|None)."""
+    path = cfg.data.path
+    try:
+        dsd = load_dataset_dict(path, undecoded_audio=True)
+    except DatasetLoadError as error:
+        raise ConfigError(f"{error} (config key 'data.path')") from None
+    out = []
+    for key in ("train_split", "validation_split", "test_split"):
+        name = getattr(cfg.data, key)
+        if name is None or (key == "test_split" and name not in dsd):
+            out.append(None)
+            continue
+        try:
+            out.append(get_split(dsd, name, path, REQUIRED_COLUMNS))
+        except DatasetLoadError as error:
+            raise ConfigError(f"{error} (config key 'data.{key}')") from None
+    train, validation, test = out
+    if not cfg.data.use_reconstructions:
+        train = train.filter(lambda r: not r, input_columns="is_reconstructed")
+    elif cfg.data.reconstructions is not None:
+        keep = {"none", *cfg.data.reconstructions}
+        train = train.filter(lambda r: r in keep, input_columns="reconstruction")
+    if cfg.data.max_train_samples:
+        train = train.select(range(min(cfg.data.max_train_samples, len(train))))
+    if cfg.data.max_eval_samples:
+        validation = validation.select(range(min(cfg.data.max_eval_samples, len(validation))))
+    if len(set(train["label"])) < 2:
+        raise ConfigError(f"train split of {path!r} holds one class only; RACL needs bona fide and spoof clips")
+    return train, validation, test
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Rows of a split with undecoded audio, decoded to 16 kHz mono float32 when fetched."""
+
+    def __init__(self, split):
+        self.split = split
+
+    def __len__(self):
+        return len(self.split)
+
+    def __getitem__(self, i):
+        row = self.split[int(i)]
+        return {
+            "wave": decode_audio_cell(row["audio"], row["utt_id"]), "label": row["label"], "is_reconstructed": row["is_reconstructed"],
+            "source_id": row["source_id"], "utt_id": row["utt_id"],
+        }
+
+
+def collate(items: list[dict]) -> dict:
+    sources = {s: k for k, s in enumerate(dict.fromkeys(it["source_id"] for it in items))}
+    return {
+        "waves": [it["wave"] for it in items],
+        "labels": torch.tensor([it["label"] for it in items]),
+        "is_reconstructed": torch.tensor([bool(it["is_reconstructed"]) for it in items]),
+        "source_ids": torch.tensor([sources[it["source_id"]] for it in items]),
+        "utt_ids": [it["utt_id"] for it in items],
+    }
+
+
+def crop_batch(waves: list[np.ndarray], source_ids: list[int], crop: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Random crops; clips of one source group share the offset so an original and its reconstruction stay aligned."""
+    offsets: dict[int, float] = {}
+    out = []
+    for wave, sid in zip(waves, source_ids):
+        if len(wave) <= crop:
+            out.append(wave)
+            continue
+        fraction = offsets.setdefault(sid, rng.random())
+        start = int(fraction * (len(wave) - crop))
+        out.append(wave[start : start + crop])
+    return out
+
+
+__all__ = ["REQUIRED_COLUMNS", "load_splits", "ClipDataset", "collate", "crop_batch"]

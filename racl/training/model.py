@@ -1,0 +1,44 @@
+"""The model a training config asks for, and its optimiser parameter groups."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from modeling_racl import RACLConfig, RACLForAudioClassification
+
+from .config import ConfigError, TrainConfig
+
+
+def build_model(cfg: TrainConfig) -> RACLForAudioClassification:
+    """A fresh model from a RACLConfig JSON (+ ``model.overrides``), or a model folder to fine-tune."""
+    source = Path(cfg.model.config)
+    if source.is_dir():  # fine-tune an existing model folder
+        model = RACLForAudioClassification.from_pretrained(source)
+        for key, value in cfg.model.overrides.items():
+            setattr(model.config, key, value)
+        return model
+    if not source.exists():
+        raise ConfigError(f"config key 'model.config': {source} does not exist")
+    config_dict = {**json.loads(source.read_text()), **cfg.model.overrides}
+    try:
+        config = RACLConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"config key 'model.overrides' / {source}: {error}") from None
+    if cfg.model.init_backbone_from_pretrained:
+        return RACLForAudioClassification.from_pretrained_backbone(config)
+    return RACLForAudioClassification(config)
+
+
+def param_groups(model: RACLForAudioClassification, cfg: TrainConfig) -> list[dict]:
+    """Separate learning rates: the pretrained backbone moves slowly, the new head fast."""
+    backbone = [p for p in model.backbone.parameters() if p.requires_grad]
+    backbone_ids = {id(p) for p in model.backbone.parameters()}
+    head = [p for p in model.parameters() if p.requires_grad and id(p) not in backbone_ids]
+    groups = [{"params": head, "lr": cfg.training.lr_head}]
+    if backbone:
+        groups.append({"params": backbone, "lr": cfg.training.lr_backbone})
+    return groups
+
+
+__all__ = ["build_model", "param_groups"]
