@@ -119,7 +119,7 @@ in_root() {
 # The demo with its real command line, stopped once its first stage (the check) has passed.
 DEMO_CHECK='cd /root/racl && .venv/bin/python -m racl.demo --quick --out /tmp/demo-check & pid=$!
 while kill -0 $pid 2>/dev/null && [ ! -f /tmp/demo-check/stages/check.json ]; do sleep 1; done
-if [ -f /tmp/demo-check/stages/check.json ]; then kill $pid; cat /tmp/demo-check/stages/check.json; else wait $pid; fi'
+if [ -f /tmp/demo-check/stages/check.json ]; then kill $pid; cat /tmp/demo-check/stages/check.json; echo; else wait $pid; fi'
 
 prepare_root
 COMMIT=$(git -C "$REPO" rev-parse HEAD)
