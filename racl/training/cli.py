@@ -4,7 +4,7 @@
     python -m racl.training --config configs/tiny.yaml --seeds 0 1 2        # several seeds, mean ± std
 
 The dataset is a folder written by ``datasets_scripts.build`` (or a Hub id) with the columns of
-docs/design.md ("Conventions"). Batches keep originals with their reconstructions
+docs/design.md#dataset-schema. Batches keep originals with their reconstructions
 (``racl.training.sampler``); crops and augmentation are drawn from generators seeded by (seed, step,
 process), so a run resumed from a checkpoint with ``--resume`` continues bit-exactly on CPU. The best
 model (by validation EER, not loss) is written as a Hub-ready folder to ``<output_dir>/best``.
