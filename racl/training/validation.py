@@ -17,7 +17,7 @@ from ..export import export_model_folder
 from ..metrics import compute_eer
 from ..scoring import Scorer
 
-logger = logging.getLogger("train_racl")
+logger = logging.getLogger(__name__)
 CLIPS_PER_STEP = 16  # clips decoded and scored together
 
 
