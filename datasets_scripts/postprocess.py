@@ -1,6 +1,6 @@
 """The one final processing every clip of the demo corpus goes through, whatever its class.
 
-Bona fide clips, TTS spoofs and reconstructions all pass the same chain (docs/design.md), so
+Bona fide clips, TTS spoofs and reconstructions all pass the same chain (docs/design.md#the-demo-corpus), so
 that no recording, codec, level or silence difference separates the classes by itself. Each step
 is there because :mod:`datasets_scripts.shortcut_check` measured the shortcut it removes:
 
