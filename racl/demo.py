@@ -65,10 +65,11 @@ def check_configs(ctx) -> None:
 
 def stage_check(ctx) -> dict:
     from datasets_scripts.corpora.fillets import DEBIAN_PACKAGES
-    from datasets_scripts.tts import missing_reason
+    from datasets_scripts.tts import ENGINE_PACKAGES, missing_reason
+    from racl.audio import DEBIAN_PACKAGES as DECODER_PACKAGES
 
     check_configs(ctx)
-    needed = sorted(set(DEBIAN_PACKAGES.values()) | {"espeak-ng", "festival", "ffmpeg"})
+    needed = sorted({*DEBIAN_PACKAGES.values(), *ENGINE_PACKAGES.values(), *DECODER_PACKAGES})
     missing = [p for p in needed if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     systems = [s for split in ctx.corpus_cfg["tts_systems"].values() for lang in split.values() for s in lang]
     unavailable = {}

@@ -67,7 +67,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
         model.freeze_feature_encoder()
     if cfg.training.freeze_backbone:
         model.freeze_backbone()
-    extractor = default_feature_extractor()
+    extractor = default_feature_extractor(model.config)  # Whisper reads raw waveforms, the SSL encoders normalised ones
     augmenter = Augmenter(AugmentConfig.from_dict(cfg.augment)) if cfg.augment else None
     train_attacks = set(train_split["attack"]) - {NO_ATTACK}
     if cfg.training.selection_metric == "eer_unseen" and not any(
@@ -180,7 +180,7 @@ def finish(accelerator, cfg, state, val_split, test_split, train_attacks) -> dic
         accelerator.wait_for_everyone()
         return summary
     model = RACLForAudioClassification.from_pretrained(best).to(accelerator.device).eval()
-    extractor = default_feature_extractor()
+    extractor = default_feature_extractor(model.config)
     if cfg.training.calibrate:
         scores = validation_scores(model, extractor, val_split, cfg.training.eval_batch_size)  # main process only
         scale, bias = fit_calibration(scores["score"], scores["label"])
