@@ -164,11 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-per-class", type=int, default=500, help="random subsample per class (0 = all)")
     parser.add_argument("--per-attack", action="store_true", help="one column per attack and per reconstruction paradigm (each vs the bona fide clips)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return run_reporting_errors("shortcut_check", run, parser.parse_args(argv))
+
+
+def run_reporting_errors(prog: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``run(args)``, with a dataset that cannot be loaded or decoded as one line and exit status 2."""
     try:
         return run(args)
     except (DatasetLoadError, AudioDecodeError) as error:
-        print(f"shortcut_check: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
 
 

@@ -23,11 +23,10 @@ import sys
 
 import numpy as np
 
-from racl.audio import AudioDecodeError
 from racl.labels import SAMPLING_RATE
 
 from .loading import DatasetLoadError, load_rows
-from .shortcut_check import clip, frames
+from .shortcut_check import clip, frames, run_reporting_errors
 
 N_FFT = 512
 HOP = 160
@@ -114,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--folds must be at least 2 (got {args.folds}) and --max-pairs at least 0 (got {args.max_pairs})")
     if args.hop < 1 or args.n_fft < 16:
         parser.error(f"--hop must be at least 1 (got {args.hop}) and --n-fft at least 16 (got {args.n_fft})")
-    try:
-        return run(args)
-    except (DatasetLoadError, AudioDecodeError) as error:
-        print(f"visibility_check: error: {error}", file=sys.stderr)
-        return 2
+    return run_reporting_errors("visibility_check", run, args)
 
 
 def run(args: argparse.Namespace) -> int:
