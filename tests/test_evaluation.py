@@ -405,3 +405,27 @@ def test_score_dataset_on_two_processes(tiny_model_dir, dataset_dir, test_table,
     got = json.loads(out.read_text())
     assert got["n"] == 2 and got["utt_id"] == test_table.utt_id and got["embeddings"] == len(TEST_ROWS)
     np.testing.assert_allclose(got["score"], test_table.score, atol=1e-4)
+
+
+def test_cli_on_asvspoof2019_takes_the_corpus_asv_scores_for_min_tdcf(tiny_model_dir, write_wav, tmp_path, capsys):
+    la = tmp_path / "LA"
+    rows = [("LA_0039", "LA_E_1", "-", "bonafide"), ("LA_0039", "LA_E_2", "-", "bonafide"),
+            ("LA_0040", "LA_E_3", "A11", "spoof"), ("LA_0040", "LA_E_4", "A12", "spoof")]
+    (la / "ASVspoof2019_LA_cm_protocols").mkdir(parents=True)
+    (la / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.eval.trl.txt").write_text(
+        "".join(f"{spk} {utt} - {system} {key}\n" for spk, utt, system, key in rows))
+    for k, (_, utt, _, _) in enumerate(rows):
+        write_wav(f"LA/ASVspoof2019_LA_eval/flac/{utt}.wav", seconds=0.6, seed=k)
+        (la / "ASVspoof2019_LA_eval" / "flac" / f"{utt}.wav").rename(la / "ASVspoof2019_LA_eval" / "flac" / f"{utt}.flac")
+    rng = np.random.default_rng(0)
+    asv = [("bonafide", "target", rng.normal(3)) for _ in range(20)] + [("bonafide", "nontarget", rng.normal(-1)) for _ in range(20)]
+    asv += [("A11", "spoof", rng.normal(2)) for _ in range(20)]  # spoofs the ASV lets through: the CM matters
+    (la / "ASVspoof2019_LA_asv_scores").mkdir()
+    (la / "ASVspoof2019_LA_asv_scores" / "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt").write_text(
+        "".join(f"{src} {key} {score:.4f}\n" for src, key, score in asv))
+    out = tmp_path / "out"
+    code = main(["--model", str(tiny_model_dir), "--corpus", "asvspoof2019_la", "--root", str(la), "--corpus-split", "eval",
+                 "--out", str(out), "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["n_clips"] == 4 and results["min_tdcf"] is not None

@@ -59,7 +59,7 @@ def _parse_args(argv):
     parser.add_argument("--split", default="test", help="dataset split to evaluate (default: test)")
     parser.add_argument("--root", help="corpus root folder (with --corpus)")
     parser.add_argument("--corpus-split", default=None, help="the corpus's own split, e.g. eval (default: all)")
-    parser.add_argument("--asv-scores", help="ASVspoof 2019 ASV score file, for min t-DCF")
+    parser.add_argument("--asv-scores", help="ASVspoof 2019 ASV score file, for min t-DCF (default for --corpus asvspoof2019_la: the corpus's own)")
     parser.add_argument("--calibrate-on", metavar="SPLIT", help="fit calibration on this split and write it into the model folder")
     parser.add_argument("--seen-attacks", help="comma-separated attacks seen in training (default with --data: the train split's)")
     parser.add_argument("--seen-paradigms", help="comma-separated reconstruction paradigms seen in training")
@@ -128,6 +128,10 @@ def _run(args) -> int:
     local_model = Path(args.model).is_dir()
     if (args.update_card or args.calibrate_on) and not local_model:
         raise ValueError(f"{args.model}: --calibrate-on and --update-card write into the model folder; give a local folder")
+    if not args.asv_scores and args.corpus == "asvspoof2019_la" and args.corpus_split:
+        from datasets_scripts.corpora.asvspoof2019 import asv_scores_file
+
+        args.asv_scores = asv_scores_file(args.root, args.corpus_split)  # the organisers' file, where the corpus has it
     if args.asv_scores:
         read_asv_scores(args.asv_scores)  # format errors before the long part
     name, run, run_calib, (seen_attacks, seen_paradigms) = _prepare_data(args)
