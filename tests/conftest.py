@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny random-initialised RACL model (the real classes, no download) and audio."""
 
+import copy
 import os
 import sys
 from pathlib import Path
@@ -40,7 +41,7 @@ def tiny_model(tiny_config):
     from modeling_racl import RACLForAudioClassification
 
     torch.manual_seed(0)
-    return RACLForAudioClassification(tiny_config)
+    return RACLForAudioClassification(copy.deepcopy(tiny_config))  # a test may change its model's config: not the session's
 
 
 @pytest.fixture(scope="session")
