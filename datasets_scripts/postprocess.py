@@ -138,8 +138,8 @@ def equalize_tilt(wave: np.ndarray) -> np.ndarray:
 
 
 def room_response(rt60_s: float, drr_db: float, seed: int | np.random.Generator = ROOM_SEED, sr: int = SR,
-                  gap_s: float = 0.002) -> np.ndarray:
-    """A room impulse response (float64): a unit direct path, then an exponentially decaying Gaussian tail.
+                  gap_s: float = 0.002, training_rounding: bool = False) -> np.ndarray:
+    """A room impulse response: a unit direct path, then an exponentially decaying Gaussian tail.
 
     The tail (Polack's statistical model of late reverberation) falls 60 dB in ``rt60_s`` seconds,
     starts ``gap_s`` after the direct path (first reflections arrive after the direct sound) and
@@ -147,16 +147,25 @@ def room_response(rt60_s: float, drr_db: float, seed: int | np.random.Generator 
     draws the tail. The build's rooms and the training augmentation's simulated rooms both come
     from here; measured RIRs add early reflections and frequency-dependent decay this model lacks.
     Not cached: a generator passed in must be advanced by every call.
+
+    The build gets float64. ``training_rounding`` gives the augmentation float32, evaluated as it
+    always was (``exp`` decay, energy ratio under the root): the two evaluations agree to float64
+    rounding, but on rare draws that rounding flips one float32 sample, and one flipped sample in
+    one training room was enough to change a demo run's weights from that step on.
     """
     if rt60_s <= 0:
         raise ValueError(f"rt60 must be positive, got {rt60_s}")
     n = max(int(rt60_s * sr), 2)
     t = np.arange(n) / sr
-    tail = np.random.default_rng(seed).standard_normal(n) * 10 ** (-3 * t / rt60_s)
+    draws = np.random.default_rng(seed).standard_normal(n)
+    tail = draws * (np.exp(-3.0 * np.log(10.0) * t / rt60_s) if training_rounding else 10 ** (-3 * t / rt60_s))
     tail[: min(n - 1, max(1, int(gap_s * sr)))] = 0
-    tail *= 10 ** (-drr_db / 20) / max(np.sqrt(np.sum(tail**2)), 1e-10)
+    if training_rounding:
+        tail *= np.sqrt(10.0 ** (-drr_db / 10.0) / max(float(np.sum(np.square(tail, dtype=np.float64))), 1e-20))
+    else:
+        tail *= 10 ** (-drr_db / 20) / max(np.sqrt(np.sum(tail**2)), 1e-10)
     tail[0] = 1.0
-    return tail
+    return tail.astype(np.float32) if training_rounding else tail
 
 
 def add_room(wave: np.ndarray, seed: int = ROOM_SEED) -> np.ndarray:

@@ -168,7 +168,7 @@ class Augmenter:
             rir = self.rir_waves[int(rng.integers(len(self.rir_waves)))]
         else:
             rt60, drr = uniform(rng, cfg.rt60_range), uniform(rng, cfg.drr_range)
-            rir = room_response(rt60, drr, rng, cfg.sampling_rate, gap_s=RIR_GAP_S)
+            rir = room_response(rt60, drr, rng, cfg.sampling_rate, gap_s=RIR_GAP_S, training_rounding=True)
         return apply_rir(np.asarray(x, dtype=np.float32), rir)
 
     def add_noise(self, x: np.ndarray, generator: Generator = None) -> np.ndarray:
