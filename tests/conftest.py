@@ -41,7 +41,7 @@ def tiny_model(tiny_config):
     from modeling_racl import RACLForAudioClassification
 
     torch.manual_seed(0)
-    return RACLForAudioClassification(copy.deepcopy(tiny_config))  # a test may change its model's config: not the session's
+    return RACLForAudioClassification(copy.deepcopy(tiny_config))  # a test may change its model's config, not the one all tests share
 
 
 @pytest.fixture(scope="session")
