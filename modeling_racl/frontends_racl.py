@@ -139,12 +139,24 @@ class _EncoderSpec(FrontendSpec):
     details = ""  # what else the model card should say about the encoder
 
     @property
+    def norm_after_layers(self) -> bool:  # pre-norm transformers end with a layer norm; post-norm ones start with it
+        return getattr(self.config.backbone_config, "do_stable_layer_norm", False)
+
+    @property
     def num_layers(self) -> int:
         return self.config.backbone_config.num_hidden_layers + 1
 
     @property
     def feature_dim(self) -> int:
         return self.config.backbone_config.hidden_size
+
+    def top_layers(self, module: nn.Module, count: int) -> list[nn.Module]:
+        """The last ``count`` transformer layers and the modules that run after them (the final layer norm of
+        Whisper and of pre-norm wav2vec2 models such as XLS-R): what stays trainable when the rest is frozen."""
+        if count == 0:
+            return []
+        encoder = module.encoder
+        return [*list(encoder.layers)[-count:], *([encoder.layer_norm] if self.norm_after_layers else [])]
 
     def check_layers(self, hidden_states: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         # transformers records the hidden states as layers run: a layer skipped by layerdrop leaves one out
@@ -223,6 +235,7 @@ class SpeechEncoderSpec(_EncoderSpec):
 
 class WhisperSpec(_EncoderSpec):
     family = "Whisper"
+    norm_after_layers = True
     normalize_waveform = False  # Whisper's log-mel is computed on the waveform as it is
 
     @property

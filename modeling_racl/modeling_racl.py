@@ -202,25 +202,49 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         for p in self.backbone.parameters():
             p.requires_grad = False
 
+    def freeze_backbone_layers(self, trainable_layers: int):
+        """Freeze the backbone except its top ``trainable_layers`` transformer layers (and the layer norm after them):
+        the lower layers' general speech features stay as pretrained, and training costs a forward pass through them
+        plus a backward pass through the top only."""
+        if self.aggregation is None:
+            raise ValueError(f"frontend={self.config.frontend!r} has no pretrained layers to freeze")
+        num_layers = self.frontend.num_layers - 1
+        if not 0 <= trainable_layers <= num_layers:
+            raise ValueError(f"trainable_layers must be between 0 and the backbone's {num_layers} layers, got {trainable_layers}")
+        self.freeze_backbone()
+        for module in self.frontend.top_layers(self.backbone, trainable_layers):
+            for p in module.parameters():
+                p.requires_grad = True
+
     def frame_mask(self, num_frames: int, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
         return self.frontend.frame_mask(self.backbone, num_frames, attention_mask)
 
-    def features(self, input_values, attention_mask, output_attentions=False):
-        """Front-end pass → (features (B, T, H), frame mask, the front-end's output, layer weights or None)."""
-        out: FrontendOutput = self.frontend.features(self.backbone, input_values, attention_mask, output_attentions)
+    def features(self, input_values, attention_mask, output_attentions=False, layer_states=None, layer_mask=None):
+        """Front-end pass → (features (B, T, H), frame mask, the front-end's output, layer weights or None).
+
+        ``layer_states`` (B, L+1, T, H) with ``layer_mask`` (B, T) are the front-end's hidden states computed
+        before (a frozen backbone's, cached once for a whole training run): the front-end is skipped."""
+        if layer_states is not None:
+            if self.aggregation is None:
+                raise ValueError(f"frontend={self.config.frontend!r} has no backbone layers to take as layer_states")
+            out = FrontendOutput(frame_mask=layer_mask, hidden_states=tuple(layer_states.unbind(dim=1)))
+        else:
+            out = self.frontend.features(self.backbone, input_values, attention_mask, output_attentions)
         if self.aggregation is None:
             return out.features, out.frame_mask, out, None
-        layers = torch.stack(out.hidden_states, dim=1)  # (B, L+1, T, H): one pass, all layers
+        layers = layer_states if layer_states is not None else torch.stack(out.hidden_states, dim=1)  # one pass, all layers
         features, layer_weights = self.aggregation(layers, out.frame_mask)
         return features, out.frame_mask, out, layer_weights
 
     def forward(
         self,
-        input_values: torch.Tensor,
+        input_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         is_reconstructed: torch.Tensor | None = None,
         source_ids: torch.Tensor | None = None,
+        layer_states: torch.Tensor | None = None,
+        layer_mask: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
@@ -234,9 +258,14 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         is_reconstructed (`torch.BoolTensor` of shape `(batch,)`): marks reconstructions (hard samples) for Lenh.
         source_ids (`torch.LongTensor` of shape `(batch,)`): ids of the original clip each row derives from;
             restricts Lenh's negatives to an anchor's own reconstructions when given.
+        layer_states (`torch.FloatTensor` of shape `(batch, L+1, frames, hidden)`): instead of `input_values`, the
+            backbone's hidden states of the waveforms, computed before (a frozen backbone's, cached for training).
+        layer_mask (`torch.BoolTensor` of shape `(batch, frames)`): the real frames of `layer_states`.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        features, frame_mask, frontend_out, layer_weights = self.features(input_values, attention_mask, output_attentions)
+        if (input_values is None) == (layer_states is None):
+            raise ValueError("give either input_values (waveforms) or layer_states (precomputed backbone hidden states)")
+        features, frame_mask, frontend_out, layer_weights = self.features(input_values, attention_mask, output_attentions, layer_states, layer_mask)
         embeddings, logits = self.head(features, frame_mask)
 
         losses = None

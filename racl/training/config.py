@@ -51,6 +51,8 @@ class TrainingSection:
     mixed_precision: str = "no"  # no | fp16 | bf16 (fp16 falls back to no on CPU)
     freeze_feature_encoder: bool = True
     freeze_backbone: bool = False
+    trainable_backbone_layers: int | None = None  # train only the top N backbone layers (None: as the freeze flags say)
+    cache_backbone_states: bool = False  # frozen backbone: its hidden states computed once (racl.training.cached_states)
     enh_scope: str = "batch"  # batch: all reconstructions are Lenh negatives; pair: only the anchor's own
     eval_every_steps: int = 50
     save_every_steps: int = 50

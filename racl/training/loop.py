@@ -27,6 +27,7 @@ from ..labels import NO_ATTACK, SAMPLING_RATE
 from .augment import AugmentConfig, Augmenter
 from .checkpoints import TrainState, check_same_model, latest_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
+from .cached_states import CachedStatesDataset, cache_states, crop_and_pad, crop_frames
 from .data import ClipDataset, collate, crop_batch, load_splits
 from .model import build_model, param_groups
 from .sampler import PairedBatchSampler
@@ -67,6 +68,11 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
         model.freeze_feature_encoder()
     if cfg.training.freeze_backbone:
         model.freeze_backbone()
+    if cfg.training.trainable_backbone_layers is not None:
+        try:
+            model.freeze_backbone_layers(cfg.training.trainable_backbone_layers)
+        except ValueError as error:
+            raise ConfigError(f"config key 'training.trainable_backbone_layers': {error}") from None
     extractor = default_feature_extractor(model.config)  # Whisper reads raw waveforms, the SSL encoders normalised ones
     augmenter = Augmenter(AugmentConfig.from_dict(cfg.augment)) if cfg.augment else None
     train_attacks = set(train_split["attack"]) - {NO_ATTACK}
@@ -81,7 +87,12 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
         train_split["source_id"], train_split["label"], train_split["is_reconstructed"], cfg.training.per_device_batch_size,
         seed=cfg.training.seed, paired=cfg.data.sampler == "paired",
     )
-    loader = torch.utils.data.DataLoader(ClipDataset(train_split), batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers)
+    cached = cfg.training.cache_backbone_states
+    if cached:
+        check_cacheable(cfg, model)
+        train_items = CachedStatesDataset(cache_states(train_split, model, extractor, cfg.training.eval_batch_size))
+    loader = torch.utils.data.DataLoader(
+        train_items if cached else ClipDataset(train_split), batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers)
     optimizer = torch.optim.AdamW(param_groups(model, cfg), weight_decay=cfg.training.weight_decay)
     scheduler = get_scheduler(
         cfg.training.scheduler, optimizer, num_warmup_steps=cfg.training.warmup_steps * accelerator.num_processes,
@@ -115,14 +126,19 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
         for batch in batches:
             micro += 1
             rng = np.random.default_rng([cfg.training.seed, state.step, micro, accelerator.process_index])
-            waves = crop_batch(batch["waves"], batch["source_ids"].tolist(), crop, rng)
-            if augmenter is not None:
-                waves = [augmenter(w, rng) for w in waves]
-            inputs = extractor(waves, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=True, return_tensors="pt")
+            if cached:
+                states, mask = crop_and_pad(batch["waves"], batch["source_ids"].tolist(), crop_frames(model, crop), rng)
+                inputs = {"layer_states": states.to(accelerator.device), "layer_mask": mask.to(accelerator.device)}
+            else:
+                waves = crop_batch(batch["waves"], batch["source_ids"].tolist(), crop, rng)
+                if augmenter is not None:
+                    waves = [augmenter(w, rng) for w in waves]
+                features = extractor(waves, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=True, return_tensors="pt")
+                inputs = {"input_values": features["input_values"].to(accelerator.device),
+                          "attention_mask": features["attention_mask"].to(accelerator.device)}
             with accelerator.accumulate(model):
                 out = model(
-                    inputs["input_values"].to(accelerator.device), attention_mask=inputs["attention_mask"].to(accelerator.device),
-                    labels=batch["labels"], is_reconstructed=batch["is_reconstructed"],
+                    **inputs, labels=batch["labels"], is_reconstructed=batch["is_reconstructed"],
                     source_ids=batch["source_ids"] if cfg.training.enh_scope == "pair" else None,
                 )
                 if not torch.isfinite(out.loss):
@@ -151,6 +167,18 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
     summary = finish(accelerator, cfg, state, val_split, test_split, train_attacks)
     accelerator.end_training()
     return summary
+
+
+def check_cacheable(cfg: TrainConfig, model) -> None:
+    """Cached hidden states need a backbone that does not train and clips that are not augmented."""
+    frozen = cfg.training.freeze_backbone or cfg.training.trainable_backbone_layers == 0
+    if model.aggregation is None or not frozen:
+        raise ConfigError("config key 'training.cache_backbone_states' needs a pretrained backbone that stays frozen: "
+                          "set training.freeze_backbone=true (or training.trainable_backbone_layers=0)")
+    augment = AugmentConfig.from_dict(cfg.augment) if cfg.augment else None
+    if augment is not None and any((augment.rir_prob, augment.noise_prob, augment.rawboost_prob)):
+        raise ConfigError("config key 'training.cache_backbone_states': waveform augmentation cannot apply to cached "
+                          "hidden states; set the augment section's probabilities to 0 or remove it")
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

@@ -1,0 +1,105 @@
+"""Training on part of a pretrained backbone: the top layers only (freeze_backbone_layers), or none of it with its
+hidden states computed once (racl.training.cached_states)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_tiny_dataset
+from test_backbones import padded_batch, tiny_model
+from test_train import FAST, run_train
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.mark.parametrize("model_type", ["wav2vec2", "whisper"])
+def test_precomputed_layer_states_give_the_waveforms_logits(model_type):
+    model = tiny_model(model_type).eval()
+    _, waves, mask = padded_batch([16000, 9000, 23000])
+    with torch.no_grad():
+        direct = model(waves, attention_mask=mask).logits
+        out = model.frontend.features(model.backbone, waves, mask)
+        again = model(layer_states=torch.stack(out.hidden_states, dim=1), layer_mask=out.frame_mask).logits
+    torch.testing.assert_close(again, direct)
+    with pytest.raises(ValueError, match="either input_values"):
+        model(waves, layer_states=torch.stack(out.hidden_states, dim=1))
+
+
+@pytest.mark.parametrize(
+    "model_type, trainable",
+    [
+        ("wav2vec2", {"encoder.layers.1.", "encoder.layer_norm."}),  # pre-norm (XLS-R): the final norm follows the layers
+        ("hubert", {"encoder.layers.1."}),  # post-norm: its encoder norm comes first, so it stays frozen
+        ("whisper", {"encoder.layers.1.", "encoder.layer_norm."}),
+    ],
+)
+def test_freeze_backbone_layers_leaves_the_top_layers_trainable(model_type, trainable):
+    model = tiny_model(model_type)
+    model.freeze_backbone_layers(1)
+    names = [n for n, p in model.backbone.named_parameters() if p.requires_grad]
+    assert {prefix for n in names for prefix in trainable if n.startswith(prefix)} == trainable
+    assert all(any(n.startswith(prefix) for prefix in trainable) for n in names)
+    assert all(p.requires_grad for p in model.head.parameters())
+    model.freeze_backbone_layers(0)
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    with pytest.raises(ValueError, match="between 0 and the backbone's 2 layers"):
+        model.freeze_backbone_layers(3)
+
+
+def test_cached_states_are_the_live_states_and_are_reused_until_the_backbone_changes(tmp_path):
+    from racl.audio import decode_audio_cell
+    from racl.export import default_feature_extractor
+    from racl.training.cached_states import STATES_COLUMN, cache_states
+    from racl.training.config import load_train_config
+    from racl.training.data import load_splits
+
+    data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=2)
+    cfg = load_train_config(None, [f"data.path={data}"])
+    train, _, _ = load_splits(cfg)
+    model = tiny_model("whisper").eval()
+    extractor = default_feature_extractor(model.config)
+    cached = cache_states(train, model, extractor, batch_size=3)
+    assert STATES_COLUMN in cached.column_names and "audio" not in cached.column_names
+    wave = decode_audio_cell(train[1]["audio"], train[1]["utt_id"])
+    with torch.no_grad():
+        out = model.frontend.features(model.backbone, torch.from_numpy(wave)[None], torch.ones(1, len(wave), dtype=torch.long))
+    live = torch.stack(out.hidden_states, dim=2)[0, : int(out.frame_mask.sum())].numpy()
+    stored = cached.with_format("numpy")[1][STATES_COLUMN]
+    assert cached.features[STATES_COLUMN].dtype == "float16" and stored.shape == live.shape
+    np.testing.assert_allclose(stored, live, atol=2e-2, rtol=1e-2)
+
+    assert cache_states(train, model, extractor).cache_files == cached.cache_files  # the same backbone: reused
+    with torch.no_grad():
+        model.backbone.encoder.layers[0].fc1.weight[0, 0] += 1
+    assert cache_states(train, model, extractor).cache_files != cached.cache_files  # other weights: computed anew
+
+
+def test_a_cached_run_trains_the_head_only_and_saves_a_model_scored_from_waveforms(tmp_path, tiny_dataset_dir):
+    from safetensors.numpy import load_file
+
+    out = tmp_path / "run"
+    proc = run_train([*FAST, f"data.path={tiny_dataset_dir}", f"training.output_dir={out}", "training.max_steps=6",
+                      "training.eval_every_steps=3", "training.save_every_steps=3", "training.trainable_backbone_layers=0", "training.cache_backbone_states=true",
+                      *[f"augment.{kind}_prob=0" for kind in ("rawboost", "noise", "rir")]])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "backbone hidden states" in proc.stderr  # the map ran
+    first, best = load_file(str(out / "checkpoints" / "step-3" / "model.safetensors")), load_file(str(out / "checkpoints" / "step-6" / "model.safetensors"))
+    moved = {k for k in first if not np.array_equal(first[k], best[k])}
+    assert moved and all(not k.startswith("backbone.") for k in moved)
+    assert json.loads((out / "best" / "validation_scores.json").read_text())["eer"] <= 1
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["training.cache_backbone_states=true", "training.trainable_backbone_layers=1"], "needs a pretrained backbone that stays frozen"),
+        (["training.cache_backbone_states=true", "training.freeze_backbone=true", "augment.noise_prob=0.5"], "waveform augmentation cannot apply"),
+        (["training.trainable_backbone_layers=5"], "'training.trainable_backbone_layers': trainable_layers must be between 0"),
+    ],
+)
+def test_partial_training_refuses_what_it_cannot_do(tmp_path, tiny_dataset_dir, overrides, message):
+    args = ["training.report_to=none", f"data.path={tiny_dataset_dir}", f"training.output_dir={tmp_path}", "training.max_steps=2"]
+    proc = run_train([*args, *overrides])
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
