@@ -308,7 +308,7 @@ def test_measure_rtf_smoke():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,options", [("world", {}), ("world", {"f0_method": "dio"}), ("griffinlim", {}),
-                                          ("hifigan", {})])
+                                          ("hifigan", {}), ("lpc", {}), ("codec2", {}), ("opus", {})])
 def test_real_time_factor_offline(name, options):
     """Printed, not asserted: the cost of each offline paradigm on 10 s of speech-like audio."""
     rtf = measure_rtf(name, seconds=10.0, **options)

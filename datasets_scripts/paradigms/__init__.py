@@ -7,8 +7,10 @@
 Each paradigm lives in its own module, imported only when asked for, so a missing optional
 package only breaks its own paradigm. A module provides ``RECONSTRUCTOR`` (a
 :class:`~datasets_scripts.paradigms.base.Reconstructor` subclass) or a ``build(**options)``
-factory, ``REQUIREMENTS`` (import name → install hint) and, if its default weights come from the
-Hub, ``HUB_FILES`` (``(repo, filename)`` pairs that must be cached to run offline).
+factory, ``REQUIREMENTS`` (import name → install hint), if its default weights come from the
+Hub, ``HUB_FILES`` (``(repo, filename)`` pairs that must be cached to run offline), and, if it
+needs something other than a Python package (a program), ``unavailable()``: why it cannot run
+here, or ``None``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from .base import SAMPLING_RATE, Reconstructor
 
 PARADIGMS: dict[str, str] = {
     name: f"{__name__}.{name}"
-    for name in ("diffusion", "hifigan", "encodec", "dac", "semanticodec", "world", "griffinlim", "phasevocoder")
+    for name in ("diffusion", "hifigan", "encodec", "dac", "semanticodec", "world", "griffinlim", "phasevocoder",
+                 "lpc", "codec2", "opus")
 }
 
 __all__ = ["PARADIGMS", "Reconstructor", "SAMPLING_RATE", "available_paradigms", "get_reconstructor",
@@ -72,7 +75,7 @@ def _cached(repo: str, filename: str) -> bool:
 
 
 def paradigm_status(offline: bool | None = None) -> dict[str, str]:
-    """``name → "ok"`` or why it cannot run here (a missing package, uncached Hub weights).
+    """``name → "ok"`` or why it cannot run here (a missing package or program, uncached Hub weights).
 
     With ``offline`` (default: ``HF_HUB_OFFLINE`` is set) default weights must already be in the
     Hugging Face cache. Nothing is loaded or downloaded.
@@ -83,8 +86,11 @@ def paradigm_status(offline: bool | None = None) -> dict[str, str]:
         module = _module(name)
         missing = [pkg for pkg in getattr(module, "REQUIREMENTS", {}) if importlib.util.find_spec(pkg) is None]
         uncached = [f"{r}/{f}" for r, f in getattr(module, "HUB_FILES", []) if offline and not _cached(r, f)]
+        reason = getattr(module, "unavailable", lambda: None)()
         if missing:
             status[name] = "missing " + "; ".join(f"{pkg} ({module.REQUIREMENTS[pkg]})" for pkg in missing)
+        elif reason:
+            status[name] = reason
         elif offline and not getattr(module, "RUNS_OFFLINE", True):
             status[name] = "needs the Hub for its weights"
         elif uncached:
