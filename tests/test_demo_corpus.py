@@ -85,7 +85,7 @@ SENTENCES = {"cs": "Vidíš to oko? Němý svědek tragédie… „Ahoj“, řek
 
 
 @needs_tts
-@pytest.mark.parametrize("system", list(tts.TTS_SYSTEMS))
+@pytest.mark.parametrize("system", [n for n, s in tts.TTS_SYSTEMS.items() if s.engine not in tts.NEURAL_ENGINES])  # those: test_tts.py
 def test_every_tts_system_speaks(system, tmp_path):
     if tts.missing_reason(system):
         pytest.skip(tts.missing_reason(system))
@@ -184,14 +184,15 @@ def test_shortcut_check_flags_an_obvious_shortcut():
 
 @pytest.fixture(scope="module")
 def demo_slice(tmp_path_factory):
-    """12 Czech + 12 Dutch recordings and 26 TTS clips of the same corpus sentences, every system."""
+    """12 Czech + 12 Dutch recordings and 26 TTS clips of the same corpus sentences, every Debian system
+    (the bounds below were measured on those; the neural voices are not in this pool)."""
     from racl.audio import load_audio
 
     folder = tmp_path_factory.mktemp("tts")
     real, spoof = {"cs": [], "nl": []}, {"cs": [], "nl": []}
     for language in ("cs", "nl"):
         records = list(fillets.iter_clips(languages=(language,), limit=12))
-        systems = tts.available_systems(language)
+        systems = [s for s in tts.available_systems(language) if tts.TTS_SYSTEMS[s].engine not in tts.NEURAL_ENGINES]
         real[language] = [load_audio(r.path) for r in records]
         for i, record in enumerate(records[: max(12, 2 * len(systems))]):
             system = systems[i % len(systems)]

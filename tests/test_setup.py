@@ -1,7 +1,8 @@
-"""The README's commands on a fresh Debian machine: setup installs every Debian package the code
-declares, and where CI is set a test cannot quietly skip for one it missed."""
+"""The README's commands on a fresh Debian machine: setup installs every Debian package and every pip
+requirement the code declares, and where CI is set a test cannot quietly skip for one it missed."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -39,6 +40,51 @@ def test_setup_installs_every_declared_debian_package(mode):
     listed = setup_list(mode)
     assert declared_packages(mode) <= set(listed), f"scripts/setup.sh {mode} misses {sorted(declared_packages(mode) - set(listed))}"
     assert len(listed) == len(set(listed))
+
+
+def declared_requirements() -> set[str]:
+    """The pip requirements the TTS systems declare: each engine's runtime and each voice's weight wheels."""
+    from datasets_scripts import tts
+
+    return {r for s in tts.TTS_SYSTEMS.values() for r in (*tts.ENGINE_REQUIREMENTS[s.engine], *s.requirements)}
+
+
+def extra_requirements(extras: str) -> set[str]:
+    """What ``pip install ".[extras]"`` installs from setup.cfg, the extras' own ``racl[...]`` included."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    table = cfg["options.extras_require"]
+    found, todo, seen = set(), extras.split(","), set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for line in filter(None, (x.strip() for x in table[extra].splitlines())):
+            if line.startswith("racl["):
+                todo += line[5:-1].split(",")
+            else:
+                found.add(line)
+    return found
+
+
+def canonical(requirement: str) -> str:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    parsed = Requirement(requirement)
+    return f"{canonicalize_name(parsed.name)}{parsed.specifier}"
+
+
+@pytest.mark.parametrize("mode", ["demo", "all"])
+def test_setup_installs_every_declared_pip_requirement(mode):
+    """setup.sh's pip extras for a mode hold each TTS requirement exactly as tts.py declares it."""
+    extras = re.search(rf'^\s*{mode}\) EXTRAS="([^"]+)"', SETUP.read_text(), re.M).group(1)
+    installed = {canonical(r) for r in extra_requirements(extras)}
+    declared = {canonical(r) for r in declared_requirements()}
+    assert declared and declared <= installed, f"setup.cfg's extras {extras} miss {sorted(declared - installed)}"
 
 
 def test_the_demo_install_leaves_out_what_only_the_tests_need():
