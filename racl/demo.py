@@ -31,7 +31,6 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import soundfile as sf
-import yaml
 
 from datasets_scripts.build_config import load_config
 from racl.config import ConfigError, read_yaml
@@ -292,7 +291,7 @@ class Context:
         self.corpus_cfg_path = ROOT / args.corpus_config
         if not self.corpus_cfg_path.is_file():
             raise DemoError(f"{self.corpus_cfg_path}: no such corpus config file")
-        self.corpus_cfg = yaml.safe_load(self.corpus_cfg_path.read_text())
+        self.corpus_cfg, _ = read_yaml(self.corpus_cfg_path)  # `extends:` allowed, as in the other configs
         self.data_config = ROOT / args.data_config
         self.train_config = ROOT / args.train_config
         self.stage_dir = self.out / "stages"
