@@ -1,0 +1,79 @@
+"""The frozen-encoder baseline: a logistic regression on a pretrained backbone's time-averaged hidden states.
+
+Every layer's hidden states (cached by :func:`racl.training.cached_states.cache_states`, the same cache a frozen
+training run uses) are averaged over the clip's frames and concatenated; a standardised logistic regression is
+fitted on the train split and scores the test split, summarised as ``racl-eval`` summarises a model (pooled, unseen
+systems, per attack, per reconstruction and source). It is what a detector trained on the same data must beat.
+
+    python -m benchmarks.frozen_probe --data outputs/demo/data [--model-config configs/model/whisper_base_aasist.json]
+        [--backbone backbones/whisper-base] [--window-seconds 2] [--c 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from datasets_scripts.loading import load_dataset_dict
+from modeling_racl import RACLConfig, RACLForAudioClassification
+from racl.evaluation.summary import summarize
+from racl.evaluation.table import ScoreTable
+from racl.export import default_feature_extractor
+from racl.labels import NO_ATTACK, NO_RECONSTRUCTION
+from racl.training.cached_states import STATES_COLUMN, cache_states
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pooled_states(split, model, extractor) -> np.ndarray:
+    """(clips, (L+1) * hidden): each layer's mean over the clip's frames."""
+    cached = cache_states(split, model, extractor).with_format("numpy", columns=[STATES_COLUMN])
+    return np.stack([cached[i][STATES_COLUMN].astype(np.float32).mean(axis=0).ravel() for i in range(len(cached))])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="a dataset folder written by datasets_scripts.build")
+    parser.add_argument("--model-config", default="configs/model/whisper_base_aasist.json")
+    parser.add_argument("--backbone", default=None, help="pretrained backbone folder (default: the config's)")
+    parser.add_argument("--window-seconds", type=float, default=2.0, help="Whisper's window (as the training recipe)")
+    parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the logistic regression")
+    parser.add_argument("--json", help="write the summary here")
+    args = parser.parse_args(argv)
+
+    config = {k: v for k, v in json.loads((ROOT / args.model_config).read_text()).items() if k != "model_type"}
+    config["whisper_window_seconds"] = args.window_seconds
+    model = RACLForAudioClassification.from_pretrained_backbone(RACLConfig(**config), args.backbone).eval()
+    extractor = default_feature_extractor(model.config)
+    dsd = load_dataset_dict(args.data, undecoded_audio=True)
+    train, test = dsd["train"], dsd["test"]
+    scaler = StandardScaler().fit(x_train := pooled_states(train, model, extractor))
+    probe = LogisticRegression(C=args.c, max_iter=5000).fit(scaler.transform(x_train), np.array(train["label"]))
+    scores = -probe.decision_function(scaler.transform(pooled_states(test, model, extractor)))  # higher = bona fide
+
+    table = ScoreTable(
+        utt_id=list(test["utt_id"]), score=scores, label=np.array(test["label"]), attack=list(test["attack"]),
+        reconstruction=list(test["reconstruction"]), is_reconstructed=np.array(test["is_reconstructed"]),
+        source_id=list(test["source_id"]), speaker=list(test["speaker"]),
+    )
+    seen_attacks = set(train["attack"]) - {NO_ATTACK}
+    seen_paradigms = set(train["reconstruction"]) - {NO_RECONSTRUCTION}
+    summary = summarize(table, seen_attacks=seen_attacks, seen_paradigms=seen_paradigms)
+    print(f"frozen {model.frontend.description}; logistic regression C={args.c} on {len(train)} train clips")
+    print(f"test: pooled {summary['eer_percent']:.2f} %  unseen {100 * (summary['unseen'] or {}).get('eer', float('nan')):.2f} %  "
+          f"originals {100 * (summary['originals'] or {}).get('eer', float('nan')):.2f} %")
+    for key in ("per_attack", "per_reconstruction_source"):
+        print("  " + ", ".join(f"{name} {100 * entry['eer']:.1f}" for name, entry in summary[key].items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
