@@ -113,6 +113,10 @@ class RACLConfig(PretrainedConfig):
             How the L+1 hidden states are combined: `"weighted"` (softmax layer weights), `"gated"`
             (SLS-style sigmoid gate per layer from a pooled summary), `"attention"` (per-frame attention over
             layers) or `"last"` (last layer only, the single-layer baseline).
+        aggregation_layer_norm (`bool`, *optional*, defaults to `False`):
+            Normalise every hidden state over its channels (a layer norm without parameters) before the layers are
+            combined, as SUPERB's weighted sum does. Whisper's encoder has channels that reach hundreds on a few
+            frames of its middle layers; unnormalised, they dominate the head's input.
         aggregation_attention_dim (`int`, *optional*, defaults to 128):
             Hidden size of the scorer in the `"attention"` mode.
         aasist_linear_dim (`int`, *optional*, defaults to 128):
@@ -173,6 +177,7 @@ class RACLConfig(PretrainedConfig):
         backbone_name_or_path: str | None = XLSR_300M,
         whisper_window_seconds: float = 4.0,
         aggregation: str = "weighted",
+        aggregation_layer_norm: bool = False,
         aggregation_attention_dim: int = 128,
         aasist_linear_dim: int = 128,
         aasist_first_pool: tuple[int, int] = (3, 3),
@@ -235,6 +240,7 @@ class RACLConfig(PretrainedConfig):
         self.backbone_name_or_path = backbone_name_or_path
         self.whisper_window_seconds = whisper_window_seconds
         self.aggregation = aggregation
+        self.aggregation_layer_norm = aggregation_layer_norm
         self.aggregation_attention_dim = aggregation_attention_dim
         self.aasist_linear_dim = aasist_linear_dim
         self.aasist_first_pool = list(aasist_first_pool)

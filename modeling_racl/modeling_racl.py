@@ -72,9 +72,9 @@ class LayerAggregation(nn.Module):
     - ``last``: the last layer only (single-layer baseline).
     """
 
-    def __init__(self, mode: str, num_layers: int, hidden_size: int, attention_dim: int):
+    def __init__(self, mode: str, num_layers: int, hidden_size: int, attention_dim: int, layer_norm: bool = False):
         super().__init__()
-        self.mode = mode
+        self.mode, self.layer_norm = mode, layer_norm
         if mode == "weighted":
             self.layer_logits = nn.Parameter(torch.zeros(num_layers))
         elif mode == "gated":
@@ -85,6 +85,8 @@ class LayerAggregation(nn.Module):
     def forward(self, layers: torch.Tensor, frame_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """``layers`` (B, L+1, T, H), ``frame_mask`` (B, T) bool → (B, T, H) and per-clip layer weights (B, L+1)."""
         batch, num_layers = layers.shape[:2]
+        if self.layer_norm:
+            layers = F.layer_norm(layers, layers.shape[-1:])
         if self.mode == "last":
             weights = torch.zeros(batch, num_layers, device=layers.device, dtype=layers.dtype)
             weights[:, -1] = 1
@@ -166,7 +168,8 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         self.aggregation = (
             None
             if num_layers is None
-            else LayerAggregation(config.aggregation, num_layers, self.frontend.feature_dim, config.aggregation_attention_dim)
+            else LayerAggregation(config.aggregation, num_layers, self.frontend.feature_dim, config.aggregation_attention_dim,
+                             config.aggregation_layer_norm)
         )
         self.head = AASISTHead(config, self.frontend.feature_dim)
         self.loss_fn = RACLLoss(config)

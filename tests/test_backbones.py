@@ -328,3 +328,18 @@ def test_whisper_config_objects_are_not_changed_in_place():
     backbone = WhisperConfig(**TINY_BACKBONES["whisper"])
     RACLConfig(backbone_config=backbone, whisper_window_seconds=2.0)
     assert backbone.max_source_positions == 1500
+
+
+@pytest.mark.parametrize("mode", ["weighted", "gated", "attention", "last"])
+def test_aggregation_layer_norm_normalises_each_hidden_state_over_its_channels(mode):
+    from modeling_racl.modeling_racl import LayerAggregation
+
+    torch.manual_seed(0)
+    layers = torch.randn(2, 3, 5, 8)
+    layers[:, 1, 2, 4] = 400.0  # a massive activation: one channel on one frame of one layer, as Whisper's middle layers
+    plain, normed = LayerAggregation(mode, 3, 8, 4), LayerAggregation(mode, 3, 8, 4, layer_norm=True)
+    normed.load_state_dict(plain.state_dict())
+    expected, _ = plain(torch.nn.functional.layer_norm(layers, (8,)), None)
+    combined, _ = normed(layers, None)
+    torch.testing.assert_close(combined, expected)
+    assert combined.abs().max() < 4  # at most sqrt(channels - 1), the spike included
