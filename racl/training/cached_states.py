@@ -19,7 +19,7 @@ from datasets import Array3D, Features
 
 from ..audio import decode_audio_cell
 from ..labels import SAMPLING_RATE
-from .data import collate, crop_batch
+from .data import crop_batch
 
 STATES_COLUMN = "layer_states"  # (frames, L+1, hidden) float16 per clip: frames first, the one ragged dimension
 
@@ -88,4 +88,4 @@ def crop_frames(model, crop_samples: int) -> int:
     return int(model.frame_mask(crop_samples, torch.ones(1, crop_samples, dtype=torch.long)).sum())
 
 
-__all__ = ["STATES_COLUMN", "backbone_fingerprint", "cache_states", "CachedStatesDataset", "collate", "crop_and_pad", "crop_frames"]
+__all__ = ["STATES_COLUMN", "backbone_fingerprint", "cache_states", "CachedStatesDataset", "crop_and_pad", "crop_frames"]

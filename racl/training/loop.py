@@ -90,7 +90,10 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
     cached = cfg.training.cache_backbone_states
     if cached:
         check_cacheable(cfg, model)
-        train_items = CachedStatesDataset(cache_states(train_split, model, extractor, cfg.training.eval_batch_size))
+        with accelerator.main_process_first():  # one process writes the cache, the others then read it
+            states = cache_states(train_split, model.to(accelerator.device), extractor, cfg.training.eval_batch_size)
+        train_items = CachedStatesDataset(states)
+        state_crop = crop_frames(model, int(cfg.data.crop_seconds * SAMPLING_RATE))  # before prepare() wraps the model
     loader = torch.utils.data.DataLoader(
         train_items if cached else ClipDataset(train_split), batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers)
     optimizer = torch.optim.AdamW(param_groups(model, cfg), weight_decay=cfg.training.weight_decay)
@@ -127,7 +130,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
             micro += 1
             rng = np.random.default_rng([cfg.training.seed, state.step, micro, accelerator.process_index])
             if cached:
-                states, mask = crop_and_pad(batch["waves"], batch["source_ids"].tolist(), crop_frames(model, crop), rng)
+                states, mask = crop_and_pad(batch["waves"], batch["source_ids"].tolist(), state_crop, rng)
                 inputs = {"layer_states": states.to(accelerator.device), "layer_mask": mask.to(accelerator.device)}
             else:
                 waves = crop_batch(batch["waves"], batch["source_ids"].tolist(), crop, rng)
