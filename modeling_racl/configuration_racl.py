@@ -55,6 +55,19 @@ WHISPER_N_FFT, WHISPER_HOP_LENGTH = 400, 160
 WHISPER_FRAME_SAMPLES = 2 * WHISPER_HOP_LENGTH
 FILTERBANK_SCALES = ("linear", "mel")
 ENH_NEGATIVES = ("reconstructed", "reconstructed_and_spoof")
+# The paper's weight of Lcls: the three loss weights sum to one with alpha and beta (docs/design.md#the-racl-objective).
+PAPER_CLS_WEIGHT = "1 - alpha - beta"
+
+
+def resolve_cls_weight(value: float | str, alpha: float, beta: float) -> float:
+    """The weight of Lcls that ``racl_cls_weight`` names: a number, or the paper's ``"1 - alpha - beta"``."""
+    if isinstance(value, str):
+        if value.replace(" ", "") != PAPER_CLS_WEIGHT.replace(" ", ""):
+            raise ValueError(f"racl_cls_weight must be a number or {PAPER_CLS_WEIGHT!r}, got {value!r}")
+        value = 1.0 - alpha - beta
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"racl_cls_weight must be >= 0 (with {PAPER_CLS_WEIGHT!r}: racl_alpha + racl_beta <= 1), got {value!r}")
+    return float(value)
 
 
 class RACLConfig(PretrainedConfig):
@@ -145,6 +158,9 @@ class RACLConfig(PretrainedConfig):
             Dropout on each branch output before the max over the two heterogeneous branches.
         readout_dropout (`float`, *optional*, defaults to 0.5):
             Dropout on the readout embedding before the output layer.
+        racl_cls_weight (`float` or `str`, *optional*, defaults to `"1 - alpha - beta"`):
+            Weight of the cross-entropy term Lcls: a number (1.0 was this project's weighting before the paper's), or
+            the paper's `"1 - alpha - beta"` (0.3 with the default weights), recomputed from `racl_alpha` and `racl_beta`.
         racl_alpha (`float`, *optional*, defaults to 0.6): weight of the standard contrastive term Lstd.
         racl_beta (`float`, *optional*, defaults to 0.1): weight of the enhanced contrastive term Lenh.
         racl_gamma (`float`, *optional*, defaults to 0.3): weight of the intra-class variance regulariser Lreg.
@@ -191,6 +207,7 @@ class RACLConfig(PretrainedConfig):
         aasist_pool_dropout: float = 0.3,
         aasist_path_dropout: float = 0.2,
         readout_dropout: float = 0.5,
+        racl_cls_weight: float | str = PAPER_CLS_WEIGHT,
         racl_alpha: float = 0.6,
         racl_beta: float = 0.1,
         racl_gamma: float = 0.3,
@@ -224,6 +241,7 @@ class RACLConfig(PretrainedConfig):
             raise ValueError(f"aggregation must be one of {AGGREGATION_MODES}, got {aggregation!r}")
         if racl_enh_negatives not in ENH_NEGATIVES:
             raise ValueError(f"racl_enh_negatives must be one of {ENH_NEGATIVES}, got {racl_enh_negatives!r}")
+        resolve_cls_weight(racl_cls_weight, racl_alpha, racl_beta)  # a bad value fails here, not at the first step
         if class_weights is not None and len(class_weights) != 2:
             raise ValueError(f"class_weights needs one weight per class (bonafide, spoof), got {class_weights}")
         if score_hop_seconds <= 0 or score_window_seconds <= 0:
@@ -254,6 +272,7 @@ class RACLConfig(PretrainedConfig):
         self.aasist_pool_dropout = aasist_pool_dropout
         self.aasist_path_dropout = aasist_path_dropout
         self.readout_dropout = readout_dropout
+        self.racl_cls_weight = racl_cls_weight
         self.racl_alpha = racl_alpha
         self.racl_beta = racl_beta
         self.racl_gamma = racl_gamma

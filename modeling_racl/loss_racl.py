@@ -1,6 +1,6 @@
 """Regularization-Assisted Contrastive Learning (RACL), our reading of the paper (docs/design.md#the-racl-objective).
 
-    L = Lcls + alpha * Lstd + beta * Lenh + gamma * Lreg
+    L = w_cls * Lcls + alpha * Lstd + beta * Lenh + gamma * Lreg,   w_cls = racl_cls_weight (the paper's: 1 - alpha - beta)
 
 - Lcls: cross-entropy on the two logits (optionally class-weighted).
 - Lstd: supervised contrastive loss (SupCon) on L2-normalised embeddings with the binary labels.
@@ -11,6 +11,12 @@
 
 Every term is 0 (never NaN) when its structure is absent from the batch: one class, no
 reconstructions, a batch of one. Terms stay attached to the graph so ``backward`` always works.
+
+Under multi-process training with ``RACLLoss.global_batch`` set, the three embedding terms see the batch of
+every process, as supervised-contrastive implementations do: embeddings are gathered with gradients
+(``torch.distributed.nn.functional.all_gather``, whose backward sums each process's gradient into the owner
+of the rows), so with DDP's gradient averaging the update is that of one process on the whole batch. Lcls
+stays per process (DDP's average of per-process means is the global mean for equal batch sizes).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configuration_racl import BONAFIDE
+from .configuration_racl import BONAFIDE, resolve_cls_weight
 
 
 @dataclass
@@ -110,11 +116,57 @@ def intra_class_variance(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.stack(per_class).mean()
 
 
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _padded(t: torch.Tensor, rows: int) -> torch.Tensor:
+    return torch.cat([t, t.new_zeros((rows - len(t), *t.shape[1:]))]) if rows > len(t) else t
+
+
+def gather_batch(
+    z: torch.Tensor, labels: torch.Tensor, is_reconstructed: torch.Tensor, source_ids: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The rows of every process, in rank order; gradients of ``z`` flow back to the process that owns each row.
+
+    Batches may differ in size between processes (padded for the collectives, then cut). Source ids are
+    numbered per batch, so they are made unique across processes (``id * world + rank``).
+    """
+    import torch.distributed as dist
+    from torch.distributed.nn.functional import all_gather
+
+    world, rank = dist.get_world_size(), dist.get_rank()
+    size = torch.tensor([len(z)], device=z.device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    sizes = [int(s) for s in sizes]
+    rows = max(sizes)
+
+    def gathered(t: torch.Tensor) -> torch.Tensor:  # no gradient needed: labels and flags
+        parts = [torch.zeros_like(_padded(t, rows)) for _ in range(world)]
+        dist.all_gather(parts, _padded(t, rows))
+        return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+
+    z_all = torch.cat([p[:n] for p, n in zip(all_gather(_padded(z, rows)), sizes)])
+    labels_all = gathered(labels)
+    recon_all = gathered(is_reconstructed.long()).bool()  # not every backend gathers bool tensors
+    sources_all = None if source_ids is None else gathered(source_ids.long().to(z.device) * world + rank)
+    return z_all, labels_all, recon_all, sources_all
+
+
 class RACLLoss(nn.Module):
-    """The full objective; weights, temperature and interpretation switches come from ``RACLConfig``."""
+    """The full objective; weights, temperature and interpretation switches come from ``RACLConfig``.
+
+    ``global_batch`` (set by the training loop, off by default) computes Lstd, Lenh and Lreg over the batch
+    of every process when ``torch.distributed`` runs more than one; off, each process uses its own batch.
+    """
 
     def __init__(self, config):
         super().__init__()
+        self.cls_weight = resolve_cls_weight(config.racl_cls_weight, config.racl_alpha, config.racl_beta)
+        self.global_batch = False
         self.alpha = config.racl_alpha
         self.beta = config.racl_beta
         self.gamma = config.racl_gamma
@@ -139,6 +191,8 @@ class RACLLoss(nn.Module):
         z = F.normalize(embeddings.float(), dim=-1)
         weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
         cls = F.cross_entropy(logits.float(), labels, weight=weight)
+        if self.global_batch and (self.alpha or self.beta or self.gamma) and _world_size() > 1:
+            z, labels, is_reconstructed, source_ids = gather_batch(z, labels.to(z.device), is_reconstructed.to(z.device), source_ids)
         std = standard_contrastive_loss(z, labels, self.temperature) if self.alpha else _zero_like_graph(z)
         enh = (
             enhanced_contrastive_loss(z, labels, is_reconstructed, self.temperature, self.enh_negatives, source_ids)
@@ -146,13 +200,14 @@ class RACLLoss(nn.Module):
             else _zero_like_graph(z)
         )
         reg = intra_class_variance(z, labels) if self.gamma else _zero_like_graph(z)
-        total = cls + self.alpha * std + self.beta * enh + self.gamma * reg
+        total = self.cls_weight * cls + self.alpha * std + self.beta * enh + self.gamma * reg
         return RACLLossOutput(loss=total, cls=cls, std=std, enh=enh, reg=reg)
 
 
 __all__ = [
     "RACLLoss",
     "RACLLossOutput",
+    "gather_batch",
     "contrastive_term",
     "standard_contrastive_loss",
     "enhanced_contrastive_loss",

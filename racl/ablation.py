@@ -3,7 +3,9 @@
 Variants, each trained with several seeds and scored on the held-out test split (mean ± std EER):
   (a) CE on original clips only            (b) CE with reconstructions as spoof
   (c) + Lstd                               (d) + Lenh                 (e) full RACL (+ Lreg)
-and (e) per reconstruction paradigm (training keeps only that paradigm's reconstructions).
+and (e) per reconstruction paradigm (training keeps only that paradigm's reconstructions). Each variant is
+defined once, by ``configs/ablation/<key>.yaml`` (which extends the paper's ASVspoof 2019 LA recipe): its own
+keys, not the recipe it extends, are applied to the recipe given here.
 
 Runs go seed by seed (every variant with seed 0, then seed 1, ...), so an interrupted ablation still
 compares all variants. Each finished run leaves ``<out>/<variant>/seed-N/summary.json`` and is skipped
@@ -15,7 +17,8 @@ finished ablation runs stay valid whatever the demo's recipe becomes; ``--config
 outputs/ablation-filterbank`` runs the same variants on the demo's filterbank recipe; ``--data`` trains and
 tests on another build, e.g. the demo's with HiFi-GAN copy-synthesis added (``configs/data/demo_hifigan.yaml``).
 
-    python -m racl.ablation [--config configs/ablation.yaml] [--data DIR] [--seeds 0 1 2] [--paradigms diffusion world] [--out outputs/ablation]
+    python -m racl.ablation [--config configs/ablation.yaml] [--data DIR] [--seeds 0 1 2] [--paradigms diffusion world]
+                            [--set model.overrides.racl_cls_weight=1.0 ...] [--out outputs/ablation]
 """
 
 from __future__ import annotations
@@ -28,18 +31,33 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from .training.seeds import run_seeds, seed_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-NO_CONTRAST = ["model.overrides.racl_alpha=0", "model.overrides.racl_beta=0", "model.overrides.racl_gamma=0"]
-FULL_RACL = ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0.1", "model.overrides.racl_gamma=0.3"]
-VARIANTS = {
-    "a": ("CE, originals only", ["data.use_reconstructions=false", *NO_CONTRAST]),
-    "b": ("CE, reconstructions as spoof", NO_CONTRAST),
-    "c": ("+ Lstd", ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0", "model.overrides.racl_gamma=0"]),
-    "d": ("+ Lenh", ["model.overrides.racl_alpha=0.6", "model.overrides.racl_beta=0.1", "model.overrides.racl_gamma=0"]),
-    "e": ("full RACL (+ Lreg)", FULL_RACL),
-}
+VARIANT_DIR = ROOT / "configs" / "ablation"
+LABELS = {"a": "CE, originals only", "b": "CE, reconstructions as spoof", "c": "+ Lstd", "d": "+ Lenh", "e": "full RACL (+ Lreg)"}
+
+
+def dotted(mapping: dict, prefix: str = "") -> list[str]:
+    """``{"model": {"overrides": {"racl_beta": 0}}}`` → ``["model.overrides.racl_beta=0"]`` (values as JSON, which YAML reads)."""
+    out = []
+    for key, value in mapping.items():
+        out += dotted(value, f"{prefix}{key}.") if isinstance(value, dict) else [f"{prefix}{key}={json.dumps(value)}"]
+    return out
+
+
+def variant_overrides(key: str) -> list[str]:
+    """What variant ``key`` changes: its file's own keys as overrides, without the recipe it extends or its output folder."""
+    raw = yaml.safe_load((VARIANT_DIR / f"{key}.yaml").read_text(encoding="utf-8"))
+    raw.pop("extends", None)
+    raw.get("training", {}).pop("output_dir", None)
+    return dotted(raw)
+
+
+VARIANTS = {key: (label, variant_overrides(key)) for key, label in LABELS.items()}
+FULL_RACL = VARIANTS["e"][1]
 # Numbers reported per variant: test EER pooled, on original spoofs only, and on unseen systems (the headline);
 # then one EER per reconstruction paradigm of the test split, keyed RECONSTRUCTION + paradigm.
 METRICS = {"pooled": ("eer",), "originals": ("originals", "eer"), "unseen": ("unseen", "eer")}
@@ -53,10 +71,10 @@ def all_runs(paradigms: list[str]) -> dict[str, tuple[str, list[str]]]:
     return runs
 
 
-def train_one(config: str, overrides: list[str], seed: int, out: Path, data: str | None = None) -> None:
+def train_one(config: str, overrides: list[str], seed: int, out: Path, data: str | None = None, extra: list[str] = ()) -> None:
     """Train + test one (variant, seed) into ``out`` in its own process (a failed run does not stop the ablation)."""
     cmd = [sys.executable, "-m", "racl.training", "--config", config, f"training.seed={seed}",
-           f"training.output_dir={out}", "training.report_to=none", *overrides]
+           f"training.output_dir={out}", "training.report_to=none", *overrides, *extra]
     if data:
         cmd.append(f"data.path={data}")
     if any((out / "checkpoints").glob("step-*")):  # an interrupted run: go on from where it stopped
@@ -129,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="*", help="train only these keys (a b c d e e-diffusion ...); default all. "
                         "The tables always cover every variant with finished runs")
     parser.add_argument("--tables-only", action="store_true", help="train nothing: rewrite ablation.md/json from the finished runs")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="training-config overrides for every run, after the variant's (e.g. model.overrides.racl_cls_weight=1.0)")
     parser.add_argument("--out", default="outputs/ablation")
     args = parser.parse_args(argv)
     runs = all_runs(args.paradigms)
@@ -151,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     write_tables()
     if not args.tables_only:  # seed-major, finished runs skipped: interrupted ablations still compare every variant
         run_seeds(args.seeds, {key: out / key for key in to_train},
-                  lambda key, seed, run_out: train_one(args.config, to_train[key][1], seed, run_out, args.data),
+                  lambda key, seed, run_out: train_one(args.config, to_train[key][1], seed, run_out, args.data, args.set),
                   skip_finished=True, after_each=lambda key, seed: write_tables())
     print((out / "ablation.md").read_text())
     return 0

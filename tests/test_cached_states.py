@@ -56,7 +56,7 @@ def test_cached_states_are_the_live_states_and_are_reused_until_the_backbone_cha
     from racl.training.data import load_splits
 
     data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=2)
-    cfg = load_train_config(None, [f"data.path={data}"])
+    cfg = load_train_config(None, [f"data.path={data}", "model.config=configs/model/tiny.json"])
     train, _, _ = load_splits(cfg)
     model = tiny_model("whisper").eval()
     extractor = default_feature_extractor(model.config)

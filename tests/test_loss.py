@@ -68,14 +68,32 @@ def test_each_term_matches_hand_computation():
     assert out.std.item() == pytest.approx(std, abs=1e-6)
     assert out.enh.item() == pytest.approx(enh, abs=1e-6)
     assert out.reg.item() == pytest.approx(reg, abs=1e-6)
-    assert out.loss.item() == pytest.approx(cls + 0.6 * std + 0.1 * enh + 0.3 * reg, abs=1e-6)
+    # the paper's weighting by default: (1 - alpha - beta) * Lcls
+    assert out.loss.item() == pytest.approx(0.3 * cls + 0.6 * std + 0.1 * enh + 0.3 * reg, abs=1e-6)
     assert enh > 0 and std > 0 and reg > 0
 
 
 def test_weights_come_from_config():
-    out = make_loss(racl_alpha=1.0, racl_beta=2.0, racl_gamma=0.0)(torch.tensor(LOGITS), torch.tensor(EMB), torch.tensor(LABELS), torch.tensor(RECON))
-    cls, std, enh, _ = hand_terms()
+    args = (torch.tensor(LOGITS), torch.tensor(EMB), torch.tensor(LABELS), torch.tensor(RECON))
+    cls, std, enh, reg = hand_terms()
+    out = make_loss(racl_cls_weight=1.0, racl_alpha=1.0, racl_beta=2.0, racl_gamma=0.0)(*args)
     assert out.loss.item() == pytest.approx(cls + std + 2 * enh, abs=1e-6)
+    out = make_loss(racl_cls_weight="1-alpha-beta", racl_alpha=0.2, racl_beta=0.3)(*args)  # recomputed from alpha and beta
+    assert out.loss.item() == pytest.approx(0.5 * cls + 0.2 * std + 0.3 * enh + 0.3 * reg, abs=1e-6)
+
+
+@pytest.mark.parametrize("value, alpha, match", [("paper", 0.6, "a number or '1 - alpha - beta'"), (-1.0, 0.6, ">= 0"),
+                                                  ("1 - alpha - beta", 1.0, "racl_alpha \\+ racl_beta <= 1")])
+def test_a_bad_cls_weight_is_one_error_at_config_time(value, alpha, match):
+    with pytest.raises(ValueError, match=match):
+        make_loss(racl_cls_weight=value, racl_alpha=alpha)
+
+
+def test_cls_weight_survives_save_and_load(tmp_path):
+    cfg = RACLConfig(racl_cls_weight=1.0)
+    cfg.save_pretrained(tmp_path)
+    assert RACLConfig.from_pretrained(tmp_path).racl_cls_weight == 1.0
+    assert RACLConfig().racl_cls_weight == "1 - alpha - beta"
 
 
 def test_pair_scope_restricts_enhanced_negatives_to_own_source():

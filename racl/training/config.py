@@ -10,12 +10,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ConfigError, build_dataclass, load_mapping
+from ..config import ConfigError, build_dataclass, fail, load_mapping
 
 
 @dataclass
 class ModelSection:
-    config: str = "configs/model/tiny.json"  # RACLConfig JSON file (or a model folder to fine-tune)
+    config: str = ""  # required: a RACLConfig JSON file (configs/model/), or a model folder to fine-tune
     overrides: dict = field(default_factory=dict)  # RACLConfig kwargs that replace the file's values
     init_backbone_from_pretrained: bool = False  # load config.backbone_name_or_path weights (e.g. XLS-R 300M)
 
@@ -54,6 +54,7 @@ class TrainingSection:
     trainable_backbone_layers: int | None = None  # train only the top N backbone layers (None: as the freeze flags say)
     cache_backbone_states: bool = False  # frozen backbone: its hidden states computed once (racl.training.cached_states)
     enh_scope: str = "batch"  # batch: all reconstructions are Lenh negatives; pair: only the anchor's own
+    contrastive_batch: str = "global"  # global: Lstd/Lenh/Lreg over every process's batch (gathered); process: each its own
     eval_every_steps: int = 50
     save_every_steps: int = 50
     log_every_steps: int = 10
@@ -80,6 +81,7 @@ CHOICES = {
     "data.sampler": ("paired", "random"),
     "training.mixed_precision": ("no", "fp16", "bf16"),
     "training.enh_scope": ("batch", "pair"),
+    "training.contrastive_batch": ("global", "process"),
     "training.selection_metric": ("eer", "eer_unseen"),
 }
 
@@ -88,6 +90,8 @@ def load_train_config(path: str | Path | None, overrides: list[str] | None = Non
     """A training YAML (``extends:`` allowed) with dotted ``overrides`` on top, checked strictly."""
     raw, _ = load_mapping(path, overrides)
     config = build_dataclass(TrainConfig, raw, str(path or "config"), choices=CHOICES)
+    if not config.model.config:  # no silent default model: a recipe names the model it trains
+        fail(str(path or "config"), "model.config", "required: a model JSON of configs/model/, or a model folder to fine-tune")
     if config.augment:
         from .augment import AugmentConfig
 

@@ -59,6 +59,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
 
     train_split, val_split, test_split = load_splits(cfg)
     model = build_model(cfg)
+    model.loss_fn.global_batch = cfg.training.contrastive_batch == "global"  # only acts with several processes
     if model.config.racl_beta > 0 and not any(train_split["is_reconstructed"]):
         raise ConfigError(
             f"the train split has no reconstructed rows but racl_beta={model.config.racl_beta}: "
