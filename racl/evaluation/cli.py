@@ -9,6 +9,7 @@ Polarity as in :mod:`racl.metrics`: higher score = more bona fide, label 0 bonaf
     racl-eval --model FOLDER_OR_ID --data DATASET_DIR_OR_HUB_ID [--split test] [--calibrate-on validation]
     racl-eval --model FOLDER_OR_ID --corpus asvspoof2019_la --root LA [--corpus-split eval] \\
               [--asv-scores LA/ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.eval.gi.trl.scores.txt]
+    racl-eval --model FOLDER_OR_ID --suite paper [--roots roots.yaml]   # the paper's five sets (racl.evaluation.suite)
 
 Writes ``scores.txt``, ``results.json``, ``report.md``, ``det.png``, ``score_hist.png`` and
 ``embeddings.png`` to ``--out``. Exit status 0 on success (unreadable corpus files are listed and
@@ -31,6 +32,7 @@ from .corpus import score_corpus
 from .dataset import dataset_metadata, score_dataset, seen_systems
 from .model_folder import calibrate, card_results, update_model_card
 from .report import write_report
+from .suite import SUITES, check_set, run_suite, suite_roots
 from .summary import read_asv_scores, summarize
 
 logger = logging.getLogger("racl.evaluation")  # the package's: its modules log under it
@@ -56,6 +58,10 @@ def _parse_args(argv):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="dataset folder (Parquet or save_to_disk) or Hub id, with the racl schema")
     source.add_argument("--corpus", help="corpus reader name (asvspoof2019_la, in_the_wild, folder, ...)")
+    source.add_argument("--suite", choices=sorted(SUITES), help="score every present set of a suite (paper: 19LA eval, In-the-Wild, "
+                        "WaveFake, CodecFake eval, DiffSSD test); roots from --roots or ASVSPOOF2019_ROOT, ITW_ROOT, WAVEFAKE_ROOT, "
+                        "CODECFAKE_ROOT, DIFFSSD_ROOT")
+    parser.add_argument("--roots", help="with --suite: YAML mapping corpus name → root folder (default: the environment variables)")
     parser.add_argument("--split", default="test", help="dataset split to evaluate (default: test)")
     parser.add_argument("--root", help="corpus root folder (with --corpus)")
     parser.add_argument("--corpus-split", default=None, help="the corpus's own split, e.g. eval (default: all)")
@@ -70,6 +76,10 @@ def _parse_args(argv):
     args = parser.parse_args(argv)
     if args.corpus and not args.root:
         parser.error("--corpus needs --root")
+    if args.roots and not args.suite:
+        parser.error("--roots goes with --suite")
+    if args.suite and (args.calibrate_on or args.update_card):
+        parser.error("--suite scores test sets only: --calibrate-on and --update-card need --data or --corpus")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     return args
@@ -124,7 +134,29 @@ def _print_summary(summary: dict, out: Path) -> None:
     print(f"report: {out / 'report.md'}")
 
 
+def _run_suite(args) -> int:
+    roots = suite_roots(args.suite, args.roots)
+    if all(check_set(s, roots[s.corpus]) for s in SUITES[args.suite]):  # before the model loads
+        names = ", ".join(f"{s.name} ({check_set(s, roots[s.corpus])})" for s in SUITES[args.suite])
+        raise ValueError(f"no test set of suite {args.suite!r} is present: {names}")
+    scorer = _load_scorer(args)
+    out = Path(args.out or Path("eval_results") / f"suite_{args.suite}")
+    results = run_suite(scorer, args.suite, roots, out, batch_size=args.batch_size, progress=sys.stderr.isatty())
+    print((out / "suite.md").read_text(), end="")
+    print(f"reports: {out}")
+    return 0 if results["n_sets_scored"] else 2
+
+
+def _load_scorer(args) -> Scorer:
+    try:
+        return Scorer.from_pretrained(args.model, device=args.device, batch_size=args.batch_size)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot load model {args.model!r}: {error}") from None
+
+
 def _run(args) -> int:
+    if args.suite:
+        return _run_suite(args)
     local_model = Path(args.model).is_dir()
     if (args.update_card or args.calibrate_on) and not local_model:
         raise ValueError(f"{args.model}: --calibrate-on and --update-card write into the model folder; give a local folder")
@@ -135,10 +167,7 @@ def _run(args) -> int:
     if args.asv_scores:
         read_asv_scores(args.asv_scores)  # format errors before the long part
     name, run, run_calib, (seen_attacks, seen_paradigms) = _prepare_data(args)
-    try:
-        scorer = Scorer.from_pretrained(args.model, device=args.device, batch_size=args.batch_size)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot load model {args.model!r}: {error}") from None
+    scorer = _load_scorer(args)
     calibration = None
     if run_calib is not None:
         scale, bias = calibrate(args.model, run_calib(scorer))
