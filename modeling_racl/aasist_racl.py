@@ -80,8 +80,9 @@ class ResidualBlock(nn.Module):
 
 def masked_batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor, node_mask: torch.Tensor | None) -> torch.Tensor:
     """BatchNorm over the nodes of (B, N, D) using only real nodes (padded ones would bias the statistics)."""
-    if node_mask is None:
-        return bn(x.reshape(-1, x.shape[-1])).view_as(x)
+    if node_mask is None or not (bn.training or bn.running_mean is None):  # running statistics: no selection needed
+        out = bn(x.reshape(-1, x.shape[-1])).view_as(x)
+        return out if node_mask is None else out * node_mask.unsqueeze(-1)
     out = torch.zeros_like(x)
     out[node_mask] = bn(x[node_mask])
     return out
@@ -175,7 +176,8 @@ class GraphPool(nn.Module):
             idx = scores.topk(k, dim=1).indices
             return torch.gather(h * scores, 1, idx.expand(-1, -1, h.shape[-1])), None
         keep = (node_mask.sum(dim=1) * self.ratio).long().clamp_min(1)  # per clip, as if alone
-        k = int(keep.max())
+        k = keep.max().item()
+        torch._check(k <= h.shape[1])  # lets torch.export (ONNX) take the data-dependent k
         ranked = scores.squeeze(-1).masked_fill(~node_mask, NEG_INF)
         idx = ranked.topk(k, dim=1).indices.unsqueeze(-1)
         new_mask = torch.arange(k, device=h.device)[None, :] < keep[:, None]

@@ -194,7 +194,9 @@ class SpeechEncoderSpec(_EncoderSpec):
         return SPEECH_ENCODERS[self.config.backbone_config.model_type](self.config.backbone_config)
 
     def features(self, module, input_values, attention_mask, output_attentions=False) -> FrontendOutput:
-        num_frames = int(module._get_feat_extract_output_lengths(input_values.shape[1]))
+        num_frames = input_values.shape[1]  # the feature encoder's frame count, in integer arithmetic: also traceable
+        for kernel, stride in zip(module.config.conv_kernel, module.config.conv_stride):
+            num_frames = (num_frames - kernel) // stride + 1
         frame_mask = self.frame_mask(module, num_frames, attention_mask)
         hooks = self._zero_padding_hooks(module, frame_mask)
         try:
