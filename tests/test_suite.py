@@ -88,30 +88,48 @@ def no_roots_in_the_environment(monkeypatch):
         monkeypatch.delenv(test_set.env, raising=False)
 
 
-def test_suite_scores_every_present_set_and_names_the_missing_one_in_one_line(tiny_model_dir, tmp_path, monkeypatch, capsys):
+def run(tiny_model_dir, out, *extra):
+    return main(["--model", str(tiny_model_dir), "--suite", "paper", "--out", str(out), "--device", "cpu", "--batch-size", "4", *extra])
+
+
+def racl_eval_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("racl-eval:")]  # not the progress bars
+
+
+def test_suite_scores_all_five_sets_into_one_table(tiny_model_dir, tmp_path, monkeypatch, capsys):
     roots = {"asvspoof2019_la": asvspoof2019(tmp_path / "19la"), "in_the_wild": in_the_wild(tmp_path / "itw"),
-             "codecfake": codecfake(tmp_path / "codecfake")}
+             "codecfake": codecfake(tmp_path / "codecfake"), "diffssd": diffssd(tmp_path / "diffssd")}
     text(tmp_path / "roots.yaml", "".join(f"{k}: {v}\n" for k, v in roots.items()))
-    monkeypatch.setenv("DIFFSSD_ROOT", str(diffssd(tmp_path / "diffssd")))  # one root from the environment
+    monkeypatch.setenv("WAVEFAKE_ROOT", str(wavefake(tmp_path / "wavefake")))  # a root from the environment
     out = tmp_path / "out"
-    code = main(["--model", str(tiny_model_dir), "--suite", "paper", "--roots", str(tmp_path / "roots.yaml"), "--out", str(out),
-                 "--device", "cpu", "--batch-size", "4"])
+    code = run(tiny_model_dir, out, "--roots", str(tmp_path / "roots.yaml"))
     captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert [line for line in captured.err.splitlines() if line.startswith("racl-eval:")] == [
-        "racl-eval: WaveFake skipped: no root (set WAVEFAKE_ROOT, or `wavefake:` in --roots)"]
+    assert code == 0 and racl_eval_lines(captured.err) == [], captured.err
     results = json.loads((out / "suite.json").read_text())
-    sets = {row["corpus"]: row for row in results["sets"]}
     assert [row["set"] for row in results["sets"]] == ["ASVspoof 2019 LA", "In-the-Wild", "WaveFake", "CodecFake", "DiffSSD"]
-    assert {k: sets[k].get("n_clips") for k in sets} == {"asvspoof2019_la": 4, "in_the_wild": 4, "wavefake": None, "codecfake": 4, "diffssd": 4}
-    assert sets["asvspoof2019_la"]["min_tdcf"] is not None and sets["in_the_wild"]["min_tdcf"] is None
-    scored = [sets[k]["eer_percent"] for k in ("asvspoof2019_la", "in_the_wild", "codecfake", "diffssd")]
-    assert all(0 <= e <= 100 for e in scored) and results["mean_eer_percent"] == pytest.approx(np.mean(scored))
-    for corpus in ("asvspoof2019_la", "in_the_wild", "codecfake", "diffssd"):  # one full report per set
+    sets = {row["corpus"]: row for row in results["sets"]}
+    # CodecFake: its eval speakers only; DiffSSD: its test set only
+    assert {k: row["n_clips"] for k, row in sets.items()} == {"asvspoof2019_la": 4, "in_the_wild": 4, "wavefake": 4, "codecfake": 4, "diffssd": 4}
+    assert sets["asvspoof2019_la"]["min_tdcf"] is not None and sets["in_the_wild"]["min_tdcf"] is None  # t-DCF: 19LA's ASV scores
+    eers = [row["eer_percent"] for row in results["sets"]]
+    assert all(0 <= e <= 100 for e in eers) and results["mean_eer_percent"] == pytest.approx(np.mean(eers))
+    for corpus in sets:  # one full report per set
         assert (out / corpus / "report.md").is_file() and (out / corpus / "scores.txt").is_file()
     table = (out / "suite.md").read_text()
-    assert "| **mean** (4 of 5 sets) |" in table and "8.247" in table and "| WaveFake | | skipped: no root" in table
-    assert table in captured.out
+    assert "| **mean** (5 of 5 sets) |" in table and "8.247" in table and table in captured.out
+
+
+def test_a_missing_root_is_one_line_and_the_others_still_run(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ITW_ROOT", str(in_the_wild(tmp_path / "itw")))
+    monkeypatch.setenv("DIFFSSD_ROOT", str(tmp_path / "not-there"))
+    out = tmp_path / "out"
+    assert run(tiny_model_dir, out) == 0
+    lines = racl_eval_lines(capsys.readouterr().err)
+    assert len(lines) == 4 and "racl-eval: ASVspoof 2019 LA skipped: no root (set ASVSPOOF2019_ROOT, or `asvspoof2019_la:` in --roots)" in lines
+    assert any(line.startswith("racl-eval: DiffSSD skipped: ") and "not-there" in line for line in lines)
+    results = json.loads((out / "suite.json").read_text())
+    assert results["n_sets_scored"] == 1 and results["mean_eer_percent"] == results["sets"][1]["eer_percent"]
+    assert "| **mean** (1 of 5 sets) |" in (out / "suite.md").read_text() and "| WaveFake | | skipped: no root" in (out / "suite.md").read_text()
 
 
 def test_env_roots_and_a_wrong_root(tmp_path, monkeypatch):
@@ -135,5 +153,5 @@ def test_suite_bad_input_is_one_line_exit_2(roots_yaml, expected, tiny_model_dir
         text(tmp_path / "roots.yaml", roots_yaml)
         args += ["--roots", str(tmp_path / "roots.yaml")]
     assert main(args) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("racl-eval:")]
+    err = racl_eval_lines(capsys.readouterr().err)
     assert len(err) == 1 and expected in err[0], err
