@@ -5,8 +5,9 @@ training run uses) are averaged over the clip's frames and concatenated; a stand
 fitted on the train split and scores the test split, summarised as ``racl-eval`` summarises a model (pooled, unseen
 systems, per attack, per reconstruction and source). It is what a detector trained on the same data must beat.
 
-    python -m benchmarks.frozen_probe --data outputs/demo/data [--model-config configs/model/whisper_base_aasist.json]
-        [--backbone backbones/whisper-base] [--window-seconds 2] [--c 0.1]
+The backbone and its window come from a training config, as the frozen training recipe reads them:
+
+    python -m benchmarks.frozen_probe --config configs/demo_whisper_frozen.yaml data.path=outputs/demo/data [--c 0.1]
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from datasets_scripts.loading import load_dataset_dict
-from modeling_racl import RACLConfig, RACLForAudioClassification
 from racl.evaluation.summary import summarize
 from racl.evaluation.table import ScoreTable
 from racl.export import default_feature_extractor
 from racl.labels import NO_ATTACK, NO_RECONSTRUCTION
 from racl.training.cached_states import STATES_COLUMN, cache_states
-
-ROOT = Path(__file__).resolve().parents[1]
+from racl.training.config import load_train_config
+from racl.training.model import build_model
 
 
 def pooled_states(split, model, extractor) -> np.ndarray:
@@ -39,19 +39,16 @@ def pooled_states(split, model, extractor) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="a dataset folder written by datasets_scripts.build")
-    parser.add_argument("--model-config", default="configs/model/whisper_base_aasist.json")
-    parser.add_argument("--backbone", default=None, help="pretrained backbone folder (default: the config's)")
-    parser.add_argument("--window-seconds", type=float, default=2.0, help="Whisper's window (as the training recipe)")
+    parser.add_argument("--config", default="configs/demo_whisper_frozen.yaml", help="training YAML naming the backbone")
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. data.path=outputs/demo/data")
     parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the logistic regression")
     parser.add_argument("--json", help="write the summary here")
     args = parser.parse_args(argv)
 
-    config = {k: v for k, v in json.loads((ROOT / args.model_config).read_text()).items() if k != "model_type"}
-    config["whisper_window_seconds"] = args.window_seconds
-    model = RACLForAudioClassification.from_pretrained_backbone(RACLConfig(**config), args.backbone).eval()
+    cfg = load_train_config(args.config, args.overrides)
+    model = build_model(cfg).eval()
     extractor = default_feature_extractor(model.config)
-    dsd = load_dataset_dict(args.data, undecoded_audio=True)
+    dsd = load_dataset_dict(cfg.data.path, undecoded_audio=True)
     train, test = dsd["train"], dsd["test"]
     scaler = StandardScaler().fit(x_train := pooled_states(train, model, extractor))
     probe = LogisticRegression(C=args.c, max_iter=5000).fit(scaler.transform(x_train), np.array(train["label"]))

@@ -103,3 +103,14 @@ def test_partial_training_refuses_what_it_cannot_do(tmp_path, tiny_dataset_dir, 
     args = ["training.report_to=none", f"data.path={tiny_dataset_dir}", f"training.output_dir={tmp_path}", "training.max_steps=2"]
     proc = run_train([*args, *overrides])
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_frozen_probe_scores_the_test_split_from_the_training_configs_backbone(tmp_path, capsys):
+    from benchmarks.frozen_probe import main as probe
+
+    data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=3)
+    out = tmp_path / "probe.json"
+    assert probe(["--config", "configs/tiny.yaml", f"data.path={data}", "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert 0.0 <= summary["eer"] <= 1.0 and summary["per_attack"]
+    assert "logistic regression" in capsys.readouterr().out
