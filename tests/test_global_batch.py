@@ -60,6 +60,14 @@ def worker(rank, init_file, results):
                 dist.all_reduce(p.grad)
                 p.grad /= WORLD
         results[(rank, global_batch)] = (terms(out), grads(m) if rank == 0 else None)
+    # Batches of different sizes (3 and 5 rows): gathered in rank order, gradients back to each row's owner.
+    from modeling_racl.loss_racl import gather_batch
+
+    n = 3 + 2 * rank
+    z = torch.full((n, 2), float(rank + 1), requires_grad=True)
+    z_all, labels, recon, sources = gather_batch(z, torch.full((n,), rank), torch.ones(n, dtype=torch.bool), torch.arange(n))
+    (z_all * torch.arange(len(z_all), dtype=torch.float32)[:, None]).sum().backward()
+    results[("uneven", rank)] = (z_all.detach()[:, 0].tolist(), labels.tolist(), recon.tolist(), sources.tolist(), z.grad[:, 0].tolist())
     dist.destroy_process_group()
 
 
@@ -82,6 +90,13 @@ def test_two_processes_give_the_loss_and_gradients_of_one_process_on_the_global_
     assert got.keys() == reference.keys() and len(got) > 10
     for name, g in reference.items():
         torch.testing.assert_close(got[name], g, rtol=1e-4, atol=1e-6, msg=name)
+
+    # Uneven batches: 3 rows of rank 0, then 5 of rank 1; source ids unique across processes; each process's
+    # gradient of the (same) gathered sum reaches the owner of the rows, summed over the processes.
+    z0, labels, recon, sources, grad0 = results[("uneven", 0)]
+    assert z0 == [1.0] * 3 + [2.0] * 5 and labels == [0] * 3 + [1] * 5 and recon == [True] * 8
+    assert sources == [0, 2, 4, 1, 3, 5, 7, 9] and len(set(sources)) == 8
+    assert grad0 == [2.0 * i for i in range(3)] and results[("uneven", 1)][4] == [2.0 * i for i in range(3, 8)]
 
     # The switch off: each process's terms are those of its own 4 clips, and the gradients differ.
     own = terms(model()(**batch(slice(0, 4))))
