@@ -42,7 +42,8 @@ class WindowScore:
     start: float  # seconds
     end: float
     score: float
-    speech: float | None = None  # seconds of speech in the window (None: not measured); windows without enough do not vote
+    speech: float | None = None  # seconds of speech in the window (None: not measured)
+    votes: bool = True  # False: too little speech, left out of the clip's score
 
 
 @dataclass
@@ -149,20 +150,21 @@ class Scorer:
                 f"{1000 * self.min_samples / SAMPLING_RATE:.0f} ms at 16 kHz)"
             )
 
-    def speech(self, wave: np.ndarray, spans: list[tuple[int, int]], probabilities: np.ndarray | None = None) -> list[float | None]:
-        """Seconds of speech in each span (Nones without a speech detector)."""
-        if self.vad is None:
-            return [None] * len(spans)
-        probabilities = self.vad.probabilities(wave) if probabilities is None else probabilities
-        return [self.vad.speech_seconds(probabilities, s, e) for s, e in spans]
+    def speech(self, probabilities: np.ndarray | None, spans: list[tuple[int, int]], num_samples: int) -> tuple[list, float | None]:
+        """Seconds of speech in each span and in the whole clip, from the speech detector's frame probabilities
+        (Nones without a detector)."""
+        if probabilities is None:
+            return [None] * len(spans), None
+        return [self.vad.speech_seconds(probabilities, s, e) for s, e in spans], self.vad.speech_seconds(probabilities, 0, num_samples)
 
-    def summarise(self, name: str, num_samples: int, spans, scores, speech) -> ClipScore:
+    def summarise(self, name: str, num_samples: int, spans, scores, probabilities: np.ndarray | None = None) -> ClipScore:
         """A clip's result from its windows: the mean score of the windows that vote (all of them without a speech
         detector), the calibrated probability and the verdict; "no speech" when no window votes."""
-        windows = [WindowScore(s / SAMPLING_RATE, e / SAMPLING_RATE, float(v), sp) for (s, e), v, sp in zip(spans, scores, speech)]
-        voting = [w.score for w, (s, e) in zip(windows, spans) if w.speech is None or self.vad.votes(w.speech, e - s)]
+        speech, speech_seconds = self.speech(probabilities, spans, num_samples)
+        windows = [WindowScore(s / SAMPLING_RATE, e / SAMPLING_RATE, float(v), sp, sp is None or self.vad.votes(sp, e - s))
+                   for (s, e), v, sp in zip(spans, scores, speech)]
+        voting = [w.score for w in windows if w.votes]
         duration = num_samples / SAMPLING_RATE
-        speech_seconds = None if self.vad is None else float(sum(w.speech for w in windows))  # overlapping windows: an upper bound
         if not voting:
             return ClipScore(path=name, label=NO_SPEECH, duration=duration, speech_seconds=speech_seconds, windows=windows)
         score = float(np.mean(voting))
@@ -178,7 +180,7 @@ class Scorer:
         flat = [w[s:e] for w, clip_spans in zip(waves, spans) for s, e in clip_spans]
         window_scores = iter(self.score_windows(flat).tolist())
         return [
-            self.summarise(name, len(wave), clip_spans, [next(window_scores) for _ in clip_spans], self.speech(wave, clip_spans))
+            self.summarise(name, len(wave), clip_spans, [next(window_scores) for _ in clip_spans], self.vad and self.vad.probabilities(wave))
             for name, wave, clip_spans in zip(names, waves, spans)
         ]
 
@@ -190,7 +192,7 @@ class Scorer:
         whole: only the last window's worth of samples and one step of windows are held at once."""
         step = windows_per_step or 4 * self.batch_size
         buffer, offset, total = np.zeros(0, dtype=np.float32), 0, 0  # buffer[0] is sample `offset` of the stream
-        spans, scores, speech = [], [], []
+        spans, scores = [], []
         pending: list[tuple[int, int]] = []
         probabilities = []  # one float per 32 ms frame: 450 kB per hour
         vad_stream = self.vad.stream() if self.vad is not None else None
@@ -221,12 +223,8 @@ class Scorer:
         tail = window_spans(total, self.window, self.hop)[len(spans):]  # the flush-with-the-end window, or a short clip's only one
         pending.extend(tail)
         flush()
-        if vad_stream is not None:
-            frames = np.concatenate([*probabilities, vad_stream.finish()])
-            speech = [self.vad.speech_seconds(frames, s, e) for s, e in spans]
-        else:
-            speech = [None] * len(spans)
-        return self.summarise(name, total, spans, scores, speech)
+        frames = np.concatenate([*probabilities, vad_stream.finish()]) if vad_stream is not None else None
+        return self.summarise(name, total, spans, scores, frames)
 
     def score_file(self, path: str) -> ClipScore:
         """One file: decoded whole, or piece by piece when it is longer than ``stream_seconds``."""

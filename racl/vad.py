@@ -15,6 +15,7 @@ import numpy as np
 
 from .labels import SAMPLING_RATE
 
+MODEL_FILE = "silero_vad_16k_sequence.onnx"  # the batched model: many frames per call, the LSTM state in and out
 FRAME = 512  # samples per probability at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous frame the model sees before each frame
 BLOCK_FRAMES = 512  # frames per onnxruntime call
@@ -24,16 +25,22 @@ class SpeechDetector:
     """Speech probabilities of 16 kHz audio, and how many seconds of speech a stretch of it holds."""
 
     def __init__(self, threshold: float = 0.5, min_speech_seconds: float = 0.5):
+        import importlib.resources
+
         import torch
 
         threads = torch.get_num_threads()  # importing silero_vad sets torch to one thread: put it back
         try:
-            from silero_vad import load_silero_vad
+            import onnxruntime as ort
+
+            weights = importlib.resources.files("silero_vad.data") / MODEL_FILE
         except ImportError:
-            raise ValueError("speech detection needs silero-vad: pip install 'racl[vad]'") from None
+            raise ValueError("speech detection needs silero-vad and onnxruntime: pip install 'racl[vad]'") from None
         finally:
             torch.set_num_threads(threads)
-        self.session = load_silero_vad(sequence=True).session
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1  # a small LSTM: more threads only cost
+        self.session = ort.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
         self.threshold = threshold
         self.min_speech_seconds = min_speech_seconds
 

@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         print("app.py: no model given: pass --model FOLDER_OR_HUB_ID or set RACL_MODEL", file=sys.stderr)
         return 2
     try:
-        scorer = Scorer.from_pretrained(settings.model, device=settings.device, batch_size=settings.batch_size)
+        scorer = Scorer.from_pretrained(settings.model, device=settings.device, batch_size=settings.batch_size, precision=settings.precision,
+                                        vad=settings.vad)
     except (OSError, ValueError) as error:
         print(f"app.py: cannot load model {settings.model!r}: {error}", file=sys.stderr)
         return 2

@@ -47,7 +47,7 @@ class Detector:
             result = score_in_chunks(self.scorer, wave, Path(path).name, progress, chunk_batches=4)
             return (
                 verdict_markdown(result, self.threshold, self.window_seconds, self.hop_seconds),
-                {"bona fide": result.p_bonafide, "spoof": 1.0 - result.p_bonafide},
+                None if result.p_bonafide is None else {"bona fide": result.p_bonafide, "spoof": 1.0 - result.p_bonafide},
                 timeline_image(result, self.threshold),
                 spectrogram_image(wave),
             )

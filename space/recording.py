@@ -12,8 +12,7 @@ import soundfile as sf
 
 from racl import SAMPLING_RATE
 from racl.audio import AudioDecodeError, load_audio
-from racl.labels import BONAFIDE, LABEL_NAMES, SPOOF
-from racl.scoring import ClipScore, Scorer, WindowScore, window_spans
+from racl.scoring import ClipScore, Scorer, window_spans
 from verdict import format_limit, format_time
 
 MIN_SECONDS = 0.1  # under 400 samples (25 ms) the backbone's convolutions fail; 0.1 s leaves a margin
@@ -79,11 +78,7 @@ def score_in_chunks(scorer: Scorer, wave: np.ndarray, name: str = "clip", progre
         scores[i : i + len(chunk)] = scorer.score_windows([wave[s:e] for s, e in chunk])
         if progress is not None:
             progress((i + len(chunk)) / len(spans), desc=f"scored {i + len(chunk)} of {len(spans)} windows")
-    score = float(scores.mean())
-    p = scorer.probability(score)
-    windows = [WindowScore(s / SAMPLING_RATE, e / SAMPLING_RATE, float(v)) for (s, e), v in zip(spans, scores)]
-    label = LABEL_NAMES[BONAFIDE] if p >= 0.5 else LABEL_NAMES[SPOOF]
-    return ClipScore(path=name, score=score, p_bonafide=p, label=label, duration=len(wave) / SAMPLING_RATE, windows=windows)
+    return scorer.summarise(name, len(wave), spans, scores.tolist(), scorer.vad and scorer.vad.probabilities(wave))
 
 
 def decision_threshold(scorer: Scorer) -> float:

@@ -4,6 +4,8 @@
     --model        RACL_MODEL         model folder or Hub id (remote code trusted: it is this project's)
     --device       RACL_DEVICE        cpu, cuda, ... (default: cuda if available)
     --batch-size   RACL_BATCH_SIZE    windows per forward pass (16)
+    --precision    RACL_PRECISION     fp32, bf16 or int8 (racl.precision; fp32)
+    --vad          RACL_VAD           1: only windows with speech vote, "no speech" without any (silero-vad); 0: off (1)
     --max-seconds  RACL_MAX_SECONDS   longest recording accepted (1800)
     --max-file-mb  RACL_MAX_FILE_MB   largest upload accepted (200)
     --concurrency  RACL_CONCURRENCY   recordings analysed at once (1); the others wait in the queue
@@ -27,6 +29,8 @@ class Settings:
     model: str | None = None
     device: str | None = None
     batch_size: int = 16
+    precision: str = "fp32"
+    vad: bool = True
     max_seconds: float = 1800.0
     max_file_mb: float = 200.0
     concurrency: int = 1
@@ -35,10 +39,20 @@ class Settings:
     port: int | None = None
 
 
+def switch(value) -> bool:
+    """'1', 'true', 'yes', 'on' (any case) and True are on; '0', 'false', 'no', 'off' and False are off."""
+    text = str(value).strip().lower()
+    if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(f"expected 1 or 0 (on or off), got {value!r}")
+    return text in ("1", "true", "yes", "on")
+
+
 CONFIGURABLE = {  # setting → (environment variable, type)
     "model": ("RACL_MODEL", str),
     "device": ("RACL_DEVICE", str),
     "batch_size": ("RACL_BATCH_SIZE", int),
+    "precision": ("RACL_PRECISION", str),
+    "vad": ("RACL_VAD", switch),
     "max_seconds": ("RACL_MAX_SECONDS", float),
     "max_file_mb": ("RACL_MAX_FILE_MB", float),
     "concurrency": ("RACL_CONCURRENCY", int),

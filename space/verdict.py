@@ -6,7 +6,7 @@ Polarity as everywhere in racl: ``score = logit[bonafide] - logit[spoof]``, high
 from __future__ import annotations
 
 from racl.labels import BONAFIDE, LABEL_NAMES
-from racl.scoring import ClipScore, WindowScore
+from racl.scoring import NO_SPEECH, ClipScore, WindowScore
 
 MAX_REGIONS_LISTED = 6  # spoof-side stretches named in the text; the timeline shows all of them
 
@@ -38,6 +38,12 @@ def spoof_regions(windows: list[WindowScore], threshold: float) -> list[tuple[fl
 
 def verdict_markdown(result: ClipScore, threshold: float, window_s: float, hop_s: float) -> str:
     """The answer in words: verdict, calibrated probability, score and what it means, where it dips."""
+    if result.label == NO_SPEECH:
+        return "\n\n".join([
+            "### Verdict: **no speech** — nothing here to judge",
+            f"The speech detector found no stretch of speech in this recording ({format_time(result.duration)}): silence, noise "
+            "or music are not speech, and the detector only judges whether speech is real. Upload a recording with someone speaking.",
+        ])
     p = result.p_bonafide
     if result.label == LABEL_NAMES[BONAFIDE]:
         head = "### Verdict: **bona fide** — this sounds like real recorded speech"
@@ -50,15 +56,18 @@ def verdict_markdown(result: ClipScore, threshold: float, window_s: float, hop_s
         f"Duration {format_time(result.duration)}, {len(result.windows)} window(s) of {window_s:g} s every {hop_s:g} s; "
         "the score is the mean of the window scores.",
     ]
+    voting = [w for w in result.windows if w.votes]
+    if len(voting) < len(result.windows):
+        lines.append(f"Only the {len(voting)} of {len(result.windows)} windows that hold speech vote; the others (silence, noise) are left out.")
     if len(result.windows) > 1:
-        regions = spoof_regions(result.windows, threshold)
-        flagged = sum(w.score < threshold for w in result.windows)
+        regions = spoof_regions(voting, threshold)
+        flagged = sum(w.score < threshold for w in voting)
         if not regions:
             lines.append("No window falls on the spoof side.")
         else:
             shown = ", ".join(f"{format_time(a)}–{format_time(b)}" for a, b in regions[:MAX_REGIONS_LISTED])
             more = f" and {len(regions) - MAX_REGIONS_LISTED} more" if len(regions) > MAX_REGIONS_LISTED else ""
-            lines.append(f"Windows on the spoof side: {flagged} of {len(result.windows)}, at {shown}{more} (see the timeline).")
+            lines.append(f"Windows on the spoof side: {flagged} of {len(voting)}, at {shown}{more} (see the timeline).")
     return "\n\n".join(lines)
 
 
@@ -67,7 +76,8 @@ def how_to_read(threshold: float, window_s: float, hop_s: float) -> str:
     return f"""
 - **Verdict** — *bona fide* means the detector takes the recording for real human speech recorded by a
   microphone; *spoof* means synthetic or manipulated speech (text-to-speech, voice conversion, or real
-  speech passed through a vocoder or neural codec).
+  speech passed through a vocoder or neural codec). *No speech*: a speech detector (silero-vad) heard no speech, so
+  there is nothing to judge; in a recording with speech, only the windows that hold speech vote.
 - **Probability bona fide** — the model's calibrated probability; the verdict is *bona fide* at 50 % or more.
   It is calibrated on the model's validation data, so it is only as trustworthy as your audio is similar to it.
 - **Score** — `logit[bona fide] − logit[spoof]`: **higher = more bona fide**, the ASVspoof convention. The

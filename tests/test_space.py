@@ -182,6 +182,31 @@ def test_silence_is_scored_not_refused(detector, write_wav):
     assert VERDICT.search(text) and probability is not None
 
 
+@pytest.fixture(scope="module")
+def speech_aware_detector(space, tiny_model_dir):
+    from racl.scoring import Scorer
+
+    scorer = Scorer.from_pretrained(str(tiny_model_dir), device="cpu", batch_size=4, vad=True)
+    return space.detector.Detector(scorer, space.settings.Settings(model=str(tiny_model_dir), max_seconds=60))
+
+
+@pytest.mark.parametrize("kind", ["silence", "noise"])
+def test_no_speech_is_said_instead_of_a_verdict(speech_aware_detector, write_wav, kind):
+    wave = np.zeros(9 * SR, np.float32) if kind == "silence" else (0.2 * np.random.default_rng(0).standard_normal(9 * SR)).astype(np.float32)
+    text, probability, timeline, spectrogram = speech_aware_detector.analyse(str(write_wav(f"{kind}.wav", wave=wave)))
+    assert "Verdict: **no speech**" in text and not VERDICT.search(text)
+    assert probability is None and timeline is not None and spectrogram is not None
+
+
+def test_speech_gets_a_verdict_with_the_speech_detector_on(speech_aware_detector, write_wav):
+    from test_vad import SENTENCE, espeak
+
+    wave = np.concatenate([espeak(SENTENCE), np.zeros(8 * SR, np.float32)])
+    text, probability, _, _ = speech_aware_detector.analyse(str(write_wav("speech.wav", wave=wave)))
+    assert VERDICT.search(text) and probability is not None
+    assert "windows that hold speech vote" in text  # the silent tail is left out, and the page says so
+
+
 def test_chunked_scoring_equals_the_library_scorer(space, detector):
     """The app scores a few batches at a time; the numbers must be those of Scorer.score_waveform."""
     wave = speech_like(23.0, seed=3)
@@ -384,7 +409,8 @@ def test_a_hub_id_is_written_into_the_space_config(space, tmp_path):
 @pytest.fixture(scope="module")
 def space_server(tiny_model_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "app.log"
-    env = {"RACL_MAX_FILE_MB": "80", "RACL_BATCH_SIZE": "16"}  # 80 MB: room for a 30-minute 16-bit WAV (58 MB)
+    # 80 MB: room for a 30-minute 16-bit WAV (58 MB); the speech detector off: speech_like clips are not speech to it
+    env = {"RACL_MAX_FILE_MB": "80", "RACL_BATCH_SIZE": "16", "RACL_VAD": "0"}
     with running_app([str(APP), "--model", str(tiny_model_dir)], log, env=env) as server:
         yield server
 
