@@ -130,3 +130,15 @@ def test_from_pretrained_backbone_loads_weights(tmp_path, tiny_config):
     model = RACLForAudioClassification.from_pretrained_backbone(tiny_config, str(tmp_path / "bb"))
     reference = Wav2Vec2Model.from_pretrained(tmp_path / "bb")
     torch.testing.assert_close(model.backbone.encoder.layers[0].attention.q_proj.weight, reference.encoder.layers[0].attention.q_proj.weight)
+
+
+def test_fine_tuning_a_model_folder_builds_its_loss_with_the_overrides(tmp_path, tiny_model):
+    from racl.training.config import ConfigError, load_train_config
+    from racl.training.model import build_model
+
+    tiny_model.save_pretrained(tmp_path / "m")
+    cfg = load_train_config(None, [f"model.config={tmp_path / 'm'}", "model.overrides.racl_cls_weight=0.25", "model.overrides.racl_alpha=0.5"])
+    model = build_model(cfg)
+    assert model.config.racl_alpha == 0.5 and model.loss_fn.cls_weight == 0.25 and model.loss_fn.alpha == 0.5
+    with pytest.raises(ConfigError, match="no config field racl_alhpa"):
+        build_model(load_train_config(None, [f"model.config={tmp_path / 'm'}", "model.overrides.racl_alhpa=0.5"]))

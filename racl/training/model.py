@@ -14,10 +14,11 @@ def build_model(cfg: TrainConfig) -> RACLForAudioClassification:
     """A fresh model from a RACLConfig JSON (+ ``model.overrides``), or a model folder to fine-tune."""
     source = Path(cfg.model.config)
     if source.is_dir():  # fine-tune an existing model folder
-        model = RACLForAudioClassification.from_pretrained(source)
-        for key, value in cfg.model.overrides.items():
-            setattr(model.config, key, value)
-        return model
+        # Overrides go through from_pretrained's config kwargs so that the loss and head are built with them.
+        unknown = sorted(set(cfg.model.overrides) - set(RACLConfig.from_pretrained(source).to_dict()))
+        if unknown:
+            raise ConfigError(f"config key 'model.overrides': {source} has no config field {', '.join(unknown)}")
+        return RACLForAudioClassification.from_pretrained(source, **cfg.model.overrides)
     if not source.exists():
         raise ConfigError(f"config key 'model.config': {source} does not exist")
     config_dict = {**json.loads(source.read_text()), **cfg.model.overrides}
