@@ -1,22 +1,31 @@
-"""Inference cost of RACL vs. the plain backbone classifier, measured side by side in one run.
+"""Inference cost per path (fp32 eager, bf16, int8, ONNX fp32, ONNX int8), measured side by side in one run.
 
-Builds the full-size XLS-R 300M architecture from its config (random weights, no download) twice:
-``RACLForAudioClassification`` (one backbone pass + aggregation + AASIST) and
-``transformers.Wav2Vec2ForSequenceClassification`` with the same backbone config. Batches alternate
-between the two so machine noise hits both alike. Prints:
+Full-size XLS-R 300M shape (random weights, no download): ``RACLForAudioClassification`` (one backbone pass
++ aggregation + AASIST) and ``transformers.Wav2Vec2ForSequenceClassification`` with the same backbone, each
+on every path. Timed batches go round-robin over every (path, model) pair, so machine noise hits all alike.
+Prints, per path:
 
-- RTF (wall seconds per second of audio) of each, and their ratio (target <= 1.05);
-- peak memory of each (CUDA allocator peak, or process RSS growth on CPU);
-- RTF of scoring one long file with ``racl.scoring.Scorer`` (default 10 minutes, windows + hop of the config);
-- the fp32 physical-limit RTF: backbone FLOPs per audio second / measured matmul FLOP/s.
+- RTF (wall seconds per second of audio), its ratio to fp32 eager and to the fp32 physical limit
+  (backbone FLOPs per audio second / measured matmul FLOP/s), and RACL / baseline (target <= 1.05);
+- peak RSS growth during one forward; max |logit - fp32 logit| on the batch;
+- a long file streamed through ``racl.scoring.Scorer`` (``--long-seconds``) on fp32 and on the fastest path:
+  RTF, its ratio to the single-window RTF (windows overlap by half: ~2x), peak RSS growth.
 
-    python -m benchmarks.bench_inference [--seconds 4] [--batch 2] [--repeats 5] [--long-seconds 600]
+With ``--demo-model`` (a trained model folder) and ``--demo-data`` (its dataset folder): the same paths on it,
+RTF on one clip and EER on its test split per path (the accuracy cost of each path).
+
+    python -m benchmarks.bench_inference [--seconds 4] [--batch 2] [--repeats 3] [--paths fp32,bf16,int8,onnx-fp32,onnx-int8]
+        [--long-seconds 120] [--demo-model DIR --demo-data DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import datetime
+import os
 import platform
+import tempfile
 import time
 
 import numpy as np
@@ -25,106 +34,192 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import Wav2Vec2ForSequenceClassification
 
 from modeling_racl import RACLConfig, RACLForAudioClassification
-from racl.export import default_feature_extractor
+from racl.export import default_feature_extractor, export_onnx
+from racl.precision import OnnxRunner, TorchRunner, native_bf16
 from racl.scoring import Scorer
 
 from .peak_memory import PeakRSS
 
 SR = 16_000
+PATHS = ("fp32", "bf16", "int8", "onnx-fp32", "onnx-int8")
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def split_path(path: str) -> tuple[str, str]:
+    """'onnx-int8' → ('onnx', 'int8'); 'bf16' → ('torch', 'bf16')."""
+    return tuple(path.split("-")) if path.startswith("onnx-") else ("torch", path)
 
 
-@torch.inference_mode()
-def timed_forward(model, x, device) -> float:
-    sync(device)
+def make_runners(model: torch.nn.Module, paths: list[str], onnx_dir: str | None) -> dict:
+    """One runner per path; torch's int8 quantises a copy, the ONNX graphs come from ``onnx_dir``."""
+    runners = {}
+    for path in paths:
+        backend, precision = split_path(path)
+        if backend == "onnx":
+            runners[path] = OnnxRunner(onnx_dir, precision)
+        else:
+            runners[path] = TorchRunner(copy.deepcopy(model) if precision == "int8" else model, precision)
+    return runners
+
+
+def timed(runner, x, mask) -> float:
     start = time.perf_counter()
-    model(x)
-    sync(device)
+    runner(x, mask)
     return time.perf_counter() - start
 
 
-@torch.inference_mode()
-def peak_memory(model, x, device) -> int:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        model(x)
-        return torch.cuda.max_memory_allocated()
+def peak_growth(runner, x, mask) -> int:
     with PeakRSS() as meter:
-        model(x)
+        runner(x, mask)
     return meter.growth
 
 
-def matmul_flops_per_second(device, n: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_flops_per_second(n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b  # warm-up
-    sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         a @ b
-    sync(device)
     return 2 * n**3 * repeats / (time.perf_counter() - start)
 
 
 @torch.no_grad()  # FlopCounterMode cannot read weight-norm parametrisations under inference_mode
-def backbone_flops_per_audio_second(backbone, seconds: float, device) -> float:
+def backbone_flops_per_audio_second(backbone, seconds: float) -> float:
     counter = FlopCounterMode(display=False)
     with counter:
-        backbone(torch.randn(1, int(seconds * SR), device=device))
+        backbone(torch.randn(1, int(seconds * SR)))
     return counter.get_total_flops() / seconds
+
+
+def export_all(models: dict, paths: list[str], workdir: str) -> dict:
+    """The ONNX graphs of each model (only when an ONNX path is asked for), and how long the export took."""
+    folders = {}
+    if not any(p.startswith("onnx-") for p in paths):
+        return folders
+    for name, model in models.items():
+        folder = os.path.join(workdir, name)
+        start = time.perf_counter()
+        export_onnx(model, folder, int8="onnx-int8" in paths)
+        print(f"exported {name} to ONNX in {time.perf_counter() - start:.0f} s")
+        folders[name] = folder
+    return folders
+
+
+def side_by_side(runners: dict, x, mask, repeats: int) -> dict:
+    """Median seconds per (model, path), timed round-robin after one warm-up each."""
+    times = {key: [] for key in runners}
+    for key, runner in runners.items():
+        runner(x, mask)
+    for _ in range(repeats):
+        for key, runner in runners.items():
+            times[key].append(timed(runner, x, mask))
+    return {key: float(np.median(v)) for key, v in times.items()}
+
+
+def long_file(model, extractor, runner, seconds: float, batch: int) -> tuple[float, float, int]:
+    """(RTF, windows, peak RSS growth) of a long file streamed through the scorer in 32 s pieces."""
+    scorer = Scorer(model, extractor, batch_size=batch, runner=runner, stream_seconds=0)
+    rng = np.random.default_rng(0)
+    pieces = (0.1 * rng.standard_normal(int(min(32, seconds - s) * SR)).astype(np.float32) for s in np.arange(0, seconds, 32))
+    with PeakRSS() as meter:
+        start = time.perf_counter()
+        result = scorer.score_stream(pieces, "long")
+        elapsed = time.perf_counter() - start
+    return elapsed / seconds, len(result.windows), meter.growth
+
+
+def bench_xlsr(args, workdir: str) -> None:
+    torch.manual_seed(0)
+    config = RACLConfig.from_json_file(args.config)
+    config.backbone_name_or_path = None  # the architecture only: random weights
+    racl = RACLForAudioClassification(config).eval()
+    baseline = Wav2Vec2ForSequenceClassification(config.backbone_config).eval()
+    x = torch.randn(args.batch, int(args.seconds * SR))
+    mask = torch.ones(x.shape, dtype=torch.long)
+    audio_seconds = args.batch * args.seconds
+    onnx = export_all({"racl": racl, "baseline": baseline}, args.paths, workdir)
+    runners = {}
+    for name, model in (("racl", racl), ("baseline", baseline)):
+        for path, runner in make_runners(model, args.paths, onnx.get(name)).items():
+            runners[(name, path)] = runner
+    seconds = side_by_side(runners, x, mask, args.repeats)
+    rtf = {key: s / audio_seconds for key, s in seconds.items()}
+    memory = {key: peak_growth(r, x, mask) for key, r in runners.items() if key[0] == "racl"}
+    reference = runners[("racl", "fp32")](x, mask)
+    logit_diff = {path: float((runners[("racl", path)](x, mask) - reference).abs().max()) for path in args.paths}
+    physical = backbone_flops_per_audio_second(racl.backbone, args.seconds) / matmul_flops_per_second()
+
+    print(f"\nXLS-R 300M shape ({args.config}), batches of {args.batch} x {args.seconds:g} s, {args.repeats} timed rounds, median;"
+          f" fp32 physical-limit RTF {physical:.3f}")
+    print(f"{'path':<11}{'RACL RTF':>10}{'vs fp32':>9}{'vs limit':>10}{'baseline RTF':>14}{'RACL/base':>11}{'peak RSS +MiB':>15}{'max|dlogit|':>13}")
+    for path in args.paths:
+        r, b = rtf[("racl", path)], rtf[("baseline", path)]
+        print(f"{path:<11}{r:>10.4f}{r / rtf[('racl', 'fp32')]:>8.2f}x{r / physical:>9.2f}x{b:>14.4f}{r / b:>11.3f}"
+              f"{memory[('racl', path)] / 2**20:>15.0f}{logit_diff[path]:>13.2e}")
+    fastest = min(args.paths, key=lambda p: rtf[("racl", p)])
+    print(f"fastest path: {fastest}, RTF {rtf[('racl', fastest)]:.4f} (target <= 0.165; fp32 limit measured here {physical:.3f})")
+    if args.long_seconds > 0:
+        extractor = default_feature_extractor(config)
+        for path in dict.fromkeys(["fp32", fastest]):
+            long_rtf, windows, growth = long_file(racl, extractor, runners[("racl", path)], args.long_seconds, args.batch)
+            print(f"long file ({path}): {args.long_seconds:g} s streamed in {windows} windows ({config.score_window_seconds:g} s, hop "
+                  f"{config.score_hop_seconds:g} s): RTF {long_rtf:.4f} = {long_rtf / rtf[('racl', path)]:.2f}x the single-window RTF; "
+                  f"peak RSS +{growth / 2**20:.0f} MiB")
+
+
+def bench_demo(args, workdir: str) -> None:
+    from datasets import load_dataset
+
+    from racl.evaluation.dataset import score_dataset
+    from racl.metrics import compute_eer
+    from racl.scoring import load_detector
+
+    model, extractor = load_detector(args.demo_model, "cpu")
+    onnx = export_all({"demo": model}, args.paths, workdir)
+    runners = make_runners(model, args.paths, onnx.get("demo"))
+    x = extractor([np.random.default_rng(1).standard_normal(4 * SR).astype(np.float32)], sampling_rate=SR, return_tensors="pt")["input_values"]
+    mask = torch.ones(x.shape, dtype=torch.long)
+    seconds = side_by_side(runners, x, mask, max(args.repeats, 10))
+    test = load_dataset("parquet", data_files={"test": os.path.join(args.demo_data, "test-*.parquet")})["test"]
+    if args.demo_rows:
+        test = test.select(range(min(args.demo_rows, len(test))))
+    print(f"\ndemo model ({os.path.basename(os.path.normpath(args.demo_model))}): one 4 s clip, {max(args.repeats, 10)} rounds; "
+          f"EER on {len(test)} test clips")
+    print(f"{'path':<11}{'RTF':>9}{'vs fp32':>9}{'EER (%)':>9}{'dEER (pt)':>11}")
+    eers = {}
+    for path in args.paths:
+        scorer = Scorer(model, extractor, batch_size=16, runner=runners[path])
+        table = score_dataset(scorer, dataset=test, batch_size=16, return_embeddings=False)
+        eers[path] = 100 * compute_eer(table.score, table.label)[0]
+        r = seconds[path] / 4
+        print(f"{path:<11}{r:>9.4f}{r / (seconds['fp32'] / 4):>8.2f}x{eers[path]:>9.2f}{eers[path] - eers['fp32']:>+11.2f}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/model/xlsr_aasist.json", help="the full-size model config (random weights)")
     parser.add_argument("--seconds", type=float, default=4.0, help="clip length of the side-by-side batches")
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5, help="timed batches per model (after one warm-up each)")
-    parser.add_argument("--long-seconds", type=float, default=600.0, help="length of the long file scored end to end (0 skips)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds over every path and model (after one warm-up each)")
+    parser.add_argument("--paths", default=",".join(PATHS), help="comma-separated, from " + ", ".join(PATHS))
+    parser.add_argument("--long-seconds", type=float, default=120.0, help="length of the long file streamed end to end (0 skips)")
+    parser.add_argument("--demo-model", help="a trained model folder to measure too")
+    parser.add_argument("--demo-data", help="its dataset folder (Parquet splits), for the test-split EER per path")
+    parser.add_argument("--demo-rows", type=int, help="score only the first N test clips")
+    parser.add_argument("--skip-xlsr", action="store_true", help="the demo model only")
     args = parser.parse_args()
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-
-    config = RACLConfig()  # the XLS-R 300M architecture, random weights
-    racl = RACLForAudioClassification(config).to(device).eval()
-    baseline = Wav2Vec2ForSequenceClassification(config.backbone_config).to(device).eval()
-    x = torch.randn(args.batch, int(args.seconds * SR), device=device)
-    audio_seconds = args.batch * args.seconds
-
-    for model in (racl, baseline):  # warm-up
-        timed_forward(model, x, device)
-    times = {"racl": [], "baseline": []}
-    for _ in range(args.repeats):  # interleaved, so noise hits both
-        times["racl"].append(timed_forward(racl, x, device))
-        times["baseline"].append(timed_forward(baseline, x, device))
-    rtf = {k: float(np.median(v)) / audio_seconds for k, v in times.items()}
-    memory = {"racl": peak_memory(racl, x, device), "baseline": peak_memory(baseline, x, device)}
-
-    flops = backbone_flops_per_audio_second(racl.backbone, args.seconds, device)
-    peak_flops = matmul_flops_per_second(device)
-    physical_rtf = flops / peak_flops
-
-    print(f"device: {device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads), torch {torch.__version__}")
-    print(f"batches: {args.batch} x {args.seconds:g} s, {args.repeats} timed repeats each, interleaved; median reported")
-    print(f"{'model':<44}{'RTF (s/s)':>12}{'peak mem (MiB)':>16}")
-    print(f"{'RACL (XLS-R 300M + weighted agg + AASIST)':<44}{rtf['racl']:>12.4f}{memory['racl'] / 2**20:>16.0f}")
-    print(f"{'Wav2Vec2ForSequenceClassification (same bb)':<44}{rtf['baseline']:>12.4f}{memory['baseline'] / 2**20:>16.0f}")
-    print(f"ratio RACL / baseline RTF: {rtf['racl'] / rtf['baseline']:.3f} (target <= 1.05)")
-    print(f"backbone: {flops / 1e9:.1f} GFLOP per audio second; matmul: {peak_flops / 1e9:.1f} GFLOP/s; fp32 physical-limit RTF: {physical_rtf:.3f}")
-
-    if args.long_seconds > 0:
-        scorer = Scorer(racl, default_feature_extractor(), batch_size=8)
-        long_wave = np.random.default_rng(0).standard_normal(int(args.long_seconds * SR)).astype(np.float32) * 0.1
-        start = time.perf_counter()
-        result = scorer.score_waveform(long_wave, "long")
-        elapsed = time.perf_counter() - start
-        print(
-            f"long file: {args.long_seconds:g} s scored in {len(result.windows)} windows "
-            f"({config.score_window_seconds:g} s, hop {config.score_hop_seconds:g} s) in {elapsed:.1f} s: RTF {elapsed / args.long_seconds:.4f}"
-        )
+    args.paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if "fp32" not in args.paths or not set(args.paths) <= set(PATHS):
+        parser.error(f"--paths must include fp32 and be among {', '.join(PATHS)}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"{datetime.date.today()}: {platform.processor() or platform.machine()}, {cores} cores, {torch.get_num_threads()} torch threads, "
+          f"load average {os.getloadavg()[0]:.1f}, native bf16: {native_bf16(torch.device('cpu'))}; torch {torch.__version__}")
+    with tempfile.TemporaryDirectory() as workdir:
+        if not args.skip_xlsr:
+            bench_xlsr(args, workdir)
+        if args.demo_model:
+            if not args.demo_data:
+                parser.error("--demo-model needs --demo-data")
+            bench_demo(args, workdir)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def check_choice(precision: str, backend: str) -> None:
 
 
 class TorchRunner:
-    """The PyTorch model at a precision; ``model`` is the module that runs (the int8 one is a quantised copy)."""
+    """The PyTorch model at a precision; for int8 its Linear layers are replaced by quantised ones, in place."""
 
     def __init__(self, model: torch.nn.Module, precision: str = "fp32"):
         check_choice(precision, "torch")
@@ -57,7 +57,7 @@ class TorchRunner:
                 raise ValueError(f"int8 dynamic quantisation runs on the CPU, not on {self.device}; use --precision bf16 there")
             with warnings.catch_warnings():  # torch.ao's eager quantisation works in this torch; only its successor is announced
                 warnings.simplefilter("ignore")
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
         elif precision == "bf16" and not native_bf16(self.device):
             logger.warning("%s has no native bf16: autocast emulates it, expect it slower than fp32", self.device)
         self.model = model

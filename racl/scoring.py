@@ -32,6 +32,7 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClas
 from . import SAMPLING_RATE
 from .audio import AudioDecodeError, check_waveform, find_audio_files, load_audio
 from .precision import BACKENDS, PRECISIONS, OnnxRunner, TorchRunner, check_choice
+from .span_encoding import check_span_model, span_scores
 from .streaming import stream_audio, streamable_seconds
 
 NO_SPEECH = "no speech"  # the label of a file in which no window holds speech
@@ -89,11 +90,12 @@ class Scorer:
     """Scores waveforms (16 kHz mono float32) in batches of windows.
 
     ``runner`` runs the forward pass (``racl.precision``: fp32 by default); ``vad`` (a
-    ``racl.vad.SpeechDetector``) makes verdicts speech-aware.
+    ``racl.vad.SpeechDetector``) makes verdicts speech-aware; ``span_windows`` > 1 encodes that many
+    consecutive windows of a clip in one pass (``racl.span_encoding``) instead of each window alone.
     """
 
     def __init__(self, model, feature_extractor, batch_size: int = 16, window_seconds: float | None = None, hop_seconds: float | None = None,
-                 runner=None, vad=None, stream_seconds: float = 600.0):
+                 runner=None, vad=None, stream_seconds: float = 600.0, span_windows: int = 0):
         self.runner = runner or TorchRunner(model)
         self.model = getattr(self.runner, "model", model)  # the module that runs (a quantised one for int8)
         self.config = model.config
@@ -105,6 +107,9 @@ class Scorer:
         self.min_samples = model.config.min_input_samples
         self.vad = vad
         self.stream_seconds = stream_seconds
+        self.span_windows = span_windows  # > 1: that many consecutive windows from one encoder pass (racl.span_encoding)
+        if span_windows > 1 and not (isinstance(self.runner, TorchRunner) and check_span_model(self.model) is None):
+            raise ValueError("span encoding runs on the torch backend")
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device=None, precision: str = "fp32", backend: str = "torch", vad: bool = False, **kwargs) -> "Scorer":
@@ -133,6 +138,15 @@ class Scorer:
             logits = self.runner(batch["input_values"], batch["attention_mask"])
             scores.append(self.model.scores_from_logits(logits).float())
         return torch.cat(scores).numpy() if scores else np.zeros(0, dtype=np.float32)
+
+    def score_spans(self, audio: np.ndarray, offset: int, spans: list[tuple[int, int]]) -> list[float]:
+        """Scores of consecutive windows ``spans`` of one clip, whose audio is ``audio`` from sample ``offset`` on."""
+        if self.span_windows < 2 or len(spans) < 2:
+            return self.score_windows([audio[s - offset : e - offset] for s, e in spans]).tolist()
+        scores = []
+        for i in range(0, len(spans), self.span_windows):
+            scores.extend(span_scores(self.model, self.extractor, self.runner.autocast, audio, offset, spans[i : i + self.span_windows]).tolist())
+        return scores
 
     @torch.inference_mode()
     def probability(self, score: float) -> float:
@@ -177,8 +191,10 @@ class Scorer:
         for wave, name in zip(waves, names):
             self.check_length(wave, name)
         spans = [window_spans(len(w), self.window, self.hop) for w in waves]
-        flat = [w[s:e] for w, clip_spans in zip(waves, spans) for s, e in clip_spans]
-        window_scores = iter(self.score_windows(flat).tolist())
+        if self.span_windows > 1:
+            window_scores = iter([x for w, clip_spans in zip(waves, spans) for x in self.score_spans(w, 0, clip_spans)])
+        else:  # the windows of all clips batched together
+            window_scores = iter(self.score_windows([w[s:e] for w, clip_spans in zip(waves, spans) for s, e in clip_spans]).tolist())
         return [
             self.summarise(name, len(wave), clip_spans, [next(window_scores) for _ in clip_spans], self.vad and self.vad.probabilities(wave))
             for name, wave, clip_spans in zip(names, waves, spans)
@@ -199,7 +215,7 @@ class Scorer:
 
         def flush():
             if pending:
-                scores.extend(self.score_windows([buffer[s - offset : e - offset] for s, e in pending]).tolist())
+                scores.extend(self.score_spans(buffer, offset, pending))
                 spans.extend(pending)
                 pending.clear()
 
@@ -302,12 +318,15 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="torch, or onnxruntime on the graph racl-export --onnx wrote")
     parser.add_argument("--vad", action="store_true", help="speech-aware verdicts: windows without speech do not vote (silero-vad)")
     parser.add_argument("--stream-seconds", type=float, default=600.0, help="files longer than this are decoded and scored piece by piece")
+    parser.add_argument("--span-windows", type=int, default=0, metavar="N",
+                        help="encode N consecutive windows in one pass, so overlapping windows are not encoded twice (wav2vec2-family encoders)")
     parser.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
 
 
 def scorer_from_args(args, device=None) -> Scorer:
     return Scorer.from_pretrained(args.model, device=device, precision=args.precision, backend=args.backend, vad=args.vad,
-                                  batch_size=args.batch_size, window_seconds=args.window, hop_seconds=args.hop, stream_seconds=args.stream_seconds)
+                                  batch_size=args.batch_size, window_seconds=args.window, hop_seconds=args.hop, stream_seconds=args.stream_seconds,
+                                  span_windows=args.span_windows)
 
 
 def main(argv: list[str] | None = None) -> int:

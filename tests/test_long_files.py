@@ -103,3 +103,46 @@ def test_an_hour_long_file_is_scored_in_bounded_memory(tiny_model_dir, tmp_path)
     print(f"peak RSS: 11 min {short_rss / 2**20:.0f} MiB, 60 min {hour_rss / 2**20:.0f} MiB (scored in {hour_s:.0f} s)")
     assert hour_rss < 1 << 30  # < 1 GiB for an hour (a decoded hour alone is 230 MB of float32)
     assert hour_rss - short_rss < 64 << 20  # it does not grow with the file's length
+
+
+def encoded_samples(scorer, wave) -> tuple[int, object]:
+    """(samples that went through the encoder, the result) for one clip."""
+    seen = []
+    handle = scorer.model.backbone.register_forward_hook(lambda module, args, out: seen.append(args[0].numel()))
+    try:
+        result = scorer.score_waveform(wave)
+    finally:
+        handle.remove()
+    return sum(seen), result
+
+
+def test_span_encoding_encodes_each_sample_about_once_and_keeps_the_timeline(tiny_model_dir):
+    wave = speech_like(30.0, 4)
+    alone = Scorer.from_pretrained(str(tiny_model_dir), device="cpu", batch_size=4, window_seconds=2.0, hop_seconds=1.0)
+    spans = Scorer.from_pretrained(str(tiny_model_dir), device="cpu", batch_size=4, window_seconds=2.0, hop_seconds=1.0, span_windows=8)
+    alone_samples, alone_result = encoded_samples(alone, wave)
+    span_samples, span_result = encoded_samples(spans, wave)
+    assert alone_samples == pytest.approx(2 * len(wave), rel=0.05)  # half-overlapping windows: every sample twice
+    assert span_samples <= 1.15 * len(wave)  # spans of 8 windows overlap by one window only
+    assert [(w.start, w.end) for w in span_result.windows] == [(w.start, w.end) for w in alone_result.windows]
+    assert np.isfinite([w.score for w in span_result.windows]).all()
+    streamed = spans.score_stream(wave[i : i + 40000] for i in range(0, len(wave), 40000))
+    assert [(w.start, w.end) for w in streamed.windows] == [(w.start, w.end) for w in span_result.windows]
+
+
+def test_a_span_of_one_window_is_that_window_scored_alone(tiny_model_dir):
+    from racl.span_encoding import span_scores
+
+    scorer = Scorer.from_pretrained(str(tiny_model_dir), device="cpu", window_seconds=2.0, hop_seconds=1.0)
+    wave = speech_like(2.0, 6)
+    one = span_scores(scorer.model, scorer.extractor, scorer.runner.autocast, wave, 0, [(0, len(wave))])
+    np.testing.assert_allclose(one, scorer.score_windows([wave]), atol=1e-5)
+
+
+def test_span_encoding_needs_a_wav2vec2_family_encoder(tmp_path):
+    from modeling_racl import RACLConfig, RACLForAudioClassification
+    from racl.export import export_model_folder
+
+    folder = export_model_folder(RACLForAudioClassification(RACLConfig.from_json_file(str(ROOT / "configs/model/tiny_filterbank.json"))), tmp_path / "fb")
+    with pytest.raises(ValueError, match="wav2vec2-family"):
+        Scorer.from_pretrained(str(folder), device="cpu", span_windows=8)
