@@ -27,6 +27,8 @@ PRECISIONS = ("fp32", "bf16", "int8")
 BACKENDS = ("torch", "onnx")
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model_int8.onnx"}  # beside model.safetensors
 ONNX_INPUTS = ("input_values", "attention_mask")
+# racl-export --onnx and --backend onnx: setup.cfg's onnx extra (torch.onnx's exporter needs onnx and onnxscript)
+ONNX_REQUIREMENTS = ("onnx>=1.20,<2", "onnxscript>=0.5,<1", "onnxruntime>=1.20,<2")
 
 
 def native_bf16(device: torch.device) -> bool:

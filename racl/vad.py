@@ -15,6 +15,7 @@ import numpy as np
 
 from .labels import SAMPLING_RATE
 
+REQUIREMENTS = ("silero-vad==6.2.3", "onnxruntime>=1.20,<2")  # setup.cfg's vad extra; tests/test_setup.py checks it
 MODEL_FILE = "silero_vad_16k_sequence.onnx"  # the batched model: many frames per call, the LSTM state in and out
 FRAME = 512  # samples per probability at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous frame the model sees before each frame

