@@ -127,6 +127,45 @@ def long_file(model, extractor, runner, seconds: float, batch: int, span_windows
     return elapsed / seconds, len(result.windows), meter.growth
 
 
+def vad_cost(seconds: float = 60.0) -> float:
+    """RTF of the speech detector (racl.vad) on noise."""
+    from racl.vad import SpeechDetector
+
+    detector = SpeechDetector()
+    wave = (0.1 * np.random.default_rng(2).standard_normal(int(seconds * SR))).astype(np.float32)
+    detector.probabilities(wave[:SR])  # warm-up
+    start = time.perf_counter()
+    detector.probabilities(wave)
+    return (time.perf_counter() - start) / seconds
+
+
+def folder_throughput(model: str, files: int, workdir: str) -> None:
+    """Files/s of accelerate-launched folder scoring (racl.evaluation.folder_scoring) with 1 and with 2 processes."""
+    import re
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    folder = os.path.join(workdir, "folder")
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for i in range(files):
+        sf.write(os.path.join(folder, f"clip{i:04d}.wav"), (0.1 * rng.standard_normal(4 * SR)).astype(np.float32), SR)
+    rates = {}
+    for processes in (1, 2):
+        out = os.path.join(workdir, f"scores{processes}.jsonl")
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+                   "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "racl.evaluation.folder_scoring", "--model", model, "--out", out, folder]
+        log = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}).stderr
+        runs = [(int(n), float(t)) for n, t in re.findall(r"process \d+: (\d+) files in ([\d.]+) s", log)]
+        cores = re.search(r"(\d+) core\(s\) available, (\d+) thread", log)
+        rates[processes] = sum(n for n, _ in runs) / max(t for _, t in runs)
+        print(f"folder scoring, {processes} process(es): {rates[processes]:.2f} files/s ({files} files of 4 s; "
+              f"{cores.group(1)} cores available, {cores.group(2)} thread(s) per process)")
+    print(f"2 processes / 1: {rates[2] / rates[1]:.2f}x (target >= 1.7 where both cores are free)")
+
+
 def bench_xlsr(args, workdir: str) -> None:
     torch.manual_seed(0)
     config = RACLConfig.from_json_file(args.config)
@@ -211,6 +250,7 @@ def main():
     parser.add_argument("--demo-data", help="its dataset folder (Parquet splits), for the test-split EER per path")
     parser.add_argument("--demo-rows", type=int, help="score only the first N test clips")
     parser.add_argument("--skip-xlsr", action="store_true", help="the demo model only")
+    parser.add_argument("--folder-files", type=int, default=0, help="folder scoring of this many files with 1 and 2 processes (demo model)")
     args = parser.parse_args()
     args.paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     if "fp32" not in args.paths or not set(args.paths) <= set(PATHS):
@@ -225,6 +265,10 @@ def main():
             if not args.demo_data:
                 parser.error("--demo-model needs --demo-data")
             bench_demo(args, workdir)
+            if args.folder_files:
+                folder_throughput(args.demo_model, args.folder_files, workdir)
+        vad_rtf = vad_cost()
+        print(f"speech detector (silero-vad, racl.vad): RTF {vad_rtf:.4f} on one thread")
 
 
 if __name__ == "__main__":
