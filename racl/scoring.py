@@ -337,12 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="append each result to this .csv or .jsonl as it is made; files already in it are skipped")
     args = parser.parse_args(argv)
 
-    try:
-        results_file = None
-        if args.out:
-            from .folder_scoring import ResultsFile
+    results_file = None
+    if args.out:
+        from .folder_scoring import ResultsFile
 
+        try:
             results_file = ResultsFile.open(args.out, COLUMNS, result_row)
+        except (OSError, ValueError) as error:
+            print(f"racl-score: cannot append to {args.out}: {error}", file=sys.stderr)
+            return 2
+    try:
         scorer = scorer_from_args(args, args.device)
     except (OSError, ValueError) as error:
         print(f"racl-score: cannot load model {args.model!r}: {error}", file=sys.stderr)

@@ -110,3 +110,8 @@ def test_two_processes_killed_mid_run_then_resumed(tiny_model_dir, tmp_path):
     assert {p for p in rows[: len(partial)]} == set(partial)  # what the killed run wrote is kept as it was
     scores = {json.loads(line)["path"]: json.loads(line)["score"] for line in out.read_text().splitlines()}
     assert all(np.isfinite(scores[p]) for p in files if "broken" not in p)
+
+
+def test_a_results_file_of_another_format_is_one_clear_error(tiny_model_dir, tmp_path, capsys):
+    assert racl_score(["--model", str(tiny_model_dir), "--out", str(tmp_path / "scores.txt"), str(tmp_path)]) == 2
+    assert "cannot append to" in capsys.readouterr().err
