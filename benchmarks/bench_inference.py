@@ -140,7 +140,8 @@ def vad_cost(seconds: float = 60.0) -> float:
 
 
 def folder_throughput(model: str, files: int, workdir: str) -> None:
-    """Files/s of accelerate-launched folder scoring (racl.evaluation.folder_scoring) with 1 and with 2 processes."""
+    """Files/s of accelerate-launched folder scoring (racl.evaluation.folder_scoring) with 1 and with 2 processes (one
+    thread each, the cores shared out), and with 1 process on 1 thread (what 2 processes double without oversubscription)."""
     import re
     import subprocess
     import sys
@@ -153,17 +154,19 @@ def folder_throughput(model: str, files: int, workdir: str) -> None:
     for i in range(files):
         sf.write(os.path.join(folder, f"clip{i:04d}.wav"), (0.1 * rng.standard_normal(4 * SR)).astype(np.float32), SR)
     rates = {}
-    for processes in (1, 2):
-        out = os.path.join(workdir, f"scores{processes}.jsonl")
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
-                   "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "racl.evaluation.folder_scoring", "--model", model, "--out", out, folder]
+    for processes, threads in ((1, None), (1, 1), (2, None)):
+        out = os.path.join(workdir, f"scores{processes}-{threads}.jsonl")
+        launcher = ["--multi_gpu"] if processes > 1 else []  # accelerate's torchrun launcher; it refuses a single process
+        command = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "--num_processes", str(processes), "--num_machines", "1",
+                   "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "racl.evaluation.folder_scoring", "--model", model, "--out", out, *(["--threads", str(threads)] if threads else []), folder]
         log = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}).stderr
         runs = [(int(n), float(t)) for n, t in re.findall(r"process \d+: (\d+) files in ([\d.]+) s", log)]
         cores = re.search(r"(\d+) core\(s\) available, (\d+) thread", log)
-        rates[processes] = sum(n for n, _ in runs) / max(t for _, t in runs)
-        print(f"folder scoring, {processes} process(es): {rates[processes]:.2f} files/s ({files} files of 4 s; "
+        rates[processes, threads] = sum(n for n, _ in runs) / max(t for _, t in runs)
+        print(f"folder scoring, {processes} process(es): {rates[processes, threads]:.2f} files/s ({files} files of 4 s; "
               f"{cores.group(1)} cores available, {cores.group(2)} thread(s) per process)")
-    print(f"2 processes / 1: {rates[2] / rates[1]:.2f}x (target >= 1.7 where both cores are free)")
+    print(f"2 processes / 1: {rates[2, None] / rates[1, None]:.2f}x, / 1 on one thread: {rates[2, None] / rates[1, 1]:.2f}x "
+          "(target >= 1.7 where both cores are free)")
 
 
 def bench_xlsr(args, workdir: str) -> None:
@@ -247,10 +250,10 @@ def main():
     parser.add_argument("--long-seconds", type=float, default=120.0, help="length of the long file streamed end to end (0 skips)")
     parser.add_argument("--span-windows", type=int, default=8, help="the long file is also scored with spans of this many windows")
     parser.add_argument("--demo-model", help="a trained model folder to measure too")
-    parser.add_argument("--demo-data", help="its dataset folder (Parquet splits), for the test-split EER per path")
+    parser.add_argument("--demo-data", help="its dataset folder (Parquet splits): the paths' RTF and test-split EER on it")
     parser.add_argument("--demo-rows", type=int, help="score only the first N test clips")
     parser.add_argument("--skip-xlsr", action="store_true", help="the demo model only")
-    parser.add_argument("--folder-files", type=int, default=0, help="folder scoring of this many files with 1 and 2 processes (demo model)")
+    parser.add_argument("--folder-files", type=int, default=0, help="folder scoring of this many files with 1 and 2 processes (--demo-model)")
     args = parser.parse_args()
     args.paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     if "fp32" not in args.paths or not set(args.paths) <= set(PATHS):
@@ -261,12 +264,10 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         if not args.skip_xlsr:
             bench_xlsr(args, workdir)
-        if args.demo_model:
-            if not args.demo_data:
-                parser.error("--demo-model needs --demo-data")
+        if args.demo_model and args.demo_data:
             bench_demo(args, workdir)
-            if args.folder_files:
-                folder_throughput(args.demo_model, args.folder_files, workdir)
+        if args.demo_model and args.folder_files:
+            folder_throughput(args.demo_model, args.folder_files, workdir)
         vad_rtf = vad_cost()
         print(f"speech detector (silero-vad, racl.vad): RTF {vad_rtf:.4f} on one thread")
 

@@ -32,13 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     add_scoring_arguments(parser)
     parser.add_argument("--out", required=True, help="the .jsonl or .csv every process appends to; files already in it are skipped")
     parser.add_argument("--files-per-batch", type=int, default=8, help="short files decoded and scored together")
+    parser.add_argument("--threads", type=int, help="torch threads per process on the CPU (default: the cores shared out between the processes)")
     args = parser.parse_args(argv)
 
     # cpu=True where there is no GPU: torchrun's ranks then run as MULTI_CPU (gloo) instead of as one undistributed process each
     accelerator = PartialState(cpu=not torch.cuda.is_available())
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if accelerator.device.type == "cpu":  # the processes share the cores: one process's threads should not take them all
-        torch.set_num_threads(max(1, cores // accelerator.num_processes))
+        torch.set_num_threads(args.threads or max(1, cores // accelerator.num_processes))
     try:
         if accelerator.is_main_process:
             ResultsFile.open(args.out, COLUMNS, result_row)  # cut a killed run's unfinished line before anyone appends
