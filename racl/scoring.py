@@ -108,8 +108,10 @@ class Scorer:
         self.vad = vad
         self.stream_seconds = stream_seconds
         self.span_windows = span_windows  # > 1: that many consecutive windows from one encoder pass (racl.span_encoding)
-        if span_windows > 1 and not (isinstance(self.runner, TorchRunner) and check_span_model(self.model) is None):
-            raise ValueError("span encoding runs on the torch backend")
+        if span_windows > 1:
+            if not isinstance(self.runner, TorchRunner):
+                raise ValueError("span encoding runs on the torch backend")
+            check_span_model(self.model)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device=None, precision: str = "fp32", backend: str = "torch", vad: bool = False, **kwargs) -> "Scorer":
