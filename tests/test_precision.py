@@ -114,3 +114,23 @@ def test_cli_scores_with_the_onnx_backend(onnx_model_dir, write_wav):
         assert proc.returncode == 0, proc.stderr
         outputs.append(proc.stdout.splitlines()[1].split(","))
     assert outputs[0][3] == outputs[1][3] and float(outputs[0][1]) == pytest.approx(float(outputs[1][1]), abs=1e-3)
+
+
+@pytest.mark.slow
+def test_racl_eval_scores_a_dataset_on_the_onnx_and_int8_paths(onnx_model_dir, tmp_path):
+    from conftest import make_tiny_dataset
+    from racl.evaluation.cli import main as evaluate
+
+    data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=2)
+    scores = {}
+    for backend, precision in (("torch", "fp32"), ("torch", "int8"), ("onnx", "fp32")):
+        out = tmp_path / f"{backend}-{precision}"
+        assert evaluate(["--model", str(onnx_model_dir), "--data", str(data), "--device", "cpu", "--out", str(out),
+                         "--backend", backend, "--precision", precision]) == 0
+        scores[backend, precision] = dict(line.split() for line in (out / "scores.txt").read_text().splitlines())
+        assert (out / "embeddings.png").exists() == (backend == "torch")  # the graph returns logits only
+    reference = scores["torch", "fp32"]
+    for (backend, precision), table in scores.items():
+        assert table.keys() == reference.keys()
+        tolerance = TOLERANCE.get((precision, backend), 0.0) + 1e-6  # scores.txt rounds to 6 decimals
+        assert max(abs(float(table[u]) - float(reference[u])) for u in reference) <= tolerance, (backend, precision)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..audio import AudioDecodeError
+from ..precision import TorchRunner
 from ..scoring import Scorer
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def score_rows(
 
     scored: dict[int, tuple] = {}
     failed: list[tuple[int, str]] = []
+    with_embeddings = with_embeddings and isinstance(scorer.runner, TorchRunner)  # an ONNX graph returns logits only
     tap_context = EmbeddingTap(scorer.model) if with_embeddings else contextlib.nullcontext()
     with tap_context as tap, eval_mode(scorer.model):
         for start in tqdm(range(0, len(rows), clips_per_step), disable=not progress, desc="scoring", unit="step"):

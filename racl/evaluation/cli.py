@@ -27,6 +27,7 @@ from pathlib import Path
 from datasets_scripts.loading import get_split, load_dataset_dict
 
 from ..labels import BONAFIDE, SPOOF
+from ..precision import BACKENDS, PRECISIONS
 from ..scoring import Scorer
 from .corpus import score_corpus
 from .dataset import dataset_metadata, score_dataset, seen_systems
@@ -73,6 +74,8 @@ def _parse_args(argv):
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--update-card", action="store_true", help="add the results to the model folder's README.md")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="as racl-score: fp32, bf16 autocast or int8 (default fp32)")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="torch, or onnx (the graph racl-export --onnx wrote; no embedding plot)")
     args = parser.parse_args(argv)
     if args.corpus and not args.root:
         parser.error("--corpus needs --root")
@@ -149,7 +152,7 @@ def _run_suite(args) -> int:
 
 def _load_scorer(args) -> Scorer:
     try:
-        return Scorer.from_pretrained(args.model, device=args.device, batch_size=args.batch_size)
+        return Scorer.from_pretrained(args.model, device=args.device, batch_size=args.batch_size, precision=args.precision, backend=args.backend)
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot load model {args.model!r}: {error}") from None
 
