@@ -95,14 +95,19 @@ def score_peak_rss(model, path) -> tuple[int, float]:
 
 @pytest.mark.slow  # scores an hour of audio: a few minutes on two loaded cores
 def test_an_hour_long_file_is_scored_in_bounded_memory(tiny_model_dir, tmp_path):
-    short, hour = tmp_path / "short.wav", tmp_path / "hour.wav"
+    # The process's own footprint (torch, transformers, the model) is measured on a one-second file in
+    # the same run: it is 0.9-1.2 GB depending on the machine, so the bound is on what scoring adds.
+    second, short, hour = tmp_path / "second.wav", tmp_path / "short.wav", tmp_path / "hour.wav"
+    sf.write(str(second), speech_like(1.0, 7), SR, subtype="PCM_16")
     write_long_wav(short, 11 * 60)  # just over the streaming limit (10 minutes)
     write_long_wav(hour, 3600)
+    base_rss, _ = score_peak_rss(tiny_model_dir, second)
     short_rss, _ = score_peak_rss(tiny_model_dir, short)
     hour_rss, hour_s = score_peak_rss(tiny_model_dir, hour)
-    print(f"peak RSS: 11 min {short_rss / 2**20:.0f} MiB, 60 min {hour_rss / 2**20:.0f} MiB (scored in {hour_s:.0f} s)")
-    assert hour_rss < 1 << 30  # < 1 GiB for an hour (a decoded hour alone is 230 MB of float32)
-    assert hour_rss - short_rss < 64 << 20  # it does not grow with the file's length
+    mib = 2**20
+    print(f"peak RSS: 1 s {base_rss / mib:.0f} MiB, 11 min {short_rss / mib:.0f} MiB, 60 min {hour_rss / mib:.0f} MiB (scored in {hour_s:.0f} s)")
+    assert hour_rss - base_rss < 128 * mib  # an hour costs little over one second (a decoded hour alone is 230 MB of float32)
+    assert hour_rss - short_rss < 64 * mib  # it does not grow with the file's length
 
 
 def encoded_samples(scorer, wave) -> tuple[int, object]:
