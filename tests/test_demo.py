@@ -98,9 +98,10 @@ def test_the_backbone_stage_converts_a_registry_package_only(tmp_path, monkeypat
     monkeypatch.setattr(demo, "ROOT", tmp_path)  # a checkout without backbones/whisper-base
     (tmp_path / "configs" / "model").mkdir(parents=True)
     shutil.copy(ROOT / "configs" / "model" / "whisper_base_aasist.json", tmp_path / "configs" / "model")
-    assert demo.stage_backbone(ctx) == {"backbone": str(ctx.out / "backbone"), "package": "whisper-base"}
-    assert runs[0][1:] == ["-m", "racl.backbone_weights", "--from-package", "whisper-base", "--out", str(ctx.out / "backbone"), "--overwrite"]
-    (tmp_path / "backbones" / "whisper-base").mkdir(parents=True)  # converted by hand before: used as it is
+    # converted where the model config names it (run in the checkout), so the trained config keeps that name
+    assert demo.stage_backbone(ctx) == {"backbone": "backbones/whisper-base", "package": "whisper-base"}
+    assert runs[0][1:] == ["-m", "racl.backbone_weights", "--from-package", "whisper-base", "--out", "backbones/whisper-base"]
+    (tmp_path / "backbones" / "whisper-base").mkdir(parents=True)  # converted before (or by hand): used as it is
     assert demo.stage_backbone(ctx) == {"backbone": "backbones/whisper-base"} and len(runs) == 1
 
 
@@ -114,8 +115,8 @@ def test_rerun_from_a_stage_removes_its_outputs_and_later_ones_only(tmp_path):
             else:
                 path.mkdir(parents=True)
     demo.forget_stages(ctx, "train")
-    assert [s for s in demo.STAGES if ctx.done(s) is not None] == ["backbone", "corpus", "diffusion", "dataset"]
-    assert sorted(p.name for p in ctx.out.iterdir()) == ["backbone", "corpus", "data", "diffusion", "stages"]
+    assert [s for s in demo.STAGES if ctx.done(s) is not None] == ["corpus", "diffusion", "dataset"]
+    assert sorted(p.name for p in ctx.out.iterdir()) == ["corpus", "data", "diffusion", "stages"]
 
 
 @pytest.mark.slow
@@ -133,6 +134,11 @@ def test_whole_demo_on_a_tiny_slice(tmp_path):
     assert (out / "diffusion").is_dir()
     assert (out / "model" / "model.safetensors").exists() and (out / "model" / "modeling_racl.py").exists()
     assert (out / "eval" / "results.json").exists() and (out / "eval" / "det.png").stat().st_size > 0
+    # the default recipe starts from Whisper base; the Hub folder names it as the model config does, no local path
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["backbone_config"]["model_type"] == "whisper" and config["backbone_name_or_path"] == "backbones/whisper-base"
+    card = (out / "model" / "README.md").read_text()
+    assert str(ROOT) not in card and str(tmp_path) not in card and "`backbones/whisper-base`" in card
     assert "pooled EER" in (out / "report.md").read_text()
 
     dsd = datasets.load_dataset(str(out / "data"))
