@@ -55,6 +55,7 @@ class BuildConfig:
     splits: SplitSpec = field(default_factory=SplitSpec)
     finalize: bool = False
     before_reconstruction: bool = False
+    vary_channel: bool = False
     max_seconds: float | None = None
     seed: int = 0
     shard_size: int = 200
@@ -77,7 +78,7 @@ TOP_KEYS = {"name", "description", "output_dir", "sources", "paradigms", "splits
 SOURCE_KEYS = {"corpus", "root", "split", "options", "max_clips", "assign_split"}
 PARADIGM_KEYS = {"name", "options", "apply_to", "batch_size"}
 SPLIT_KEYS = {"by", "validation", "test", "seed", "test_only_attacks", "test_only_paradigms", "source_split_map"}
-POSTPROCESS_KEYS = {"finalize", "before_reconstruction"}
+POSTPROCESS_KEYS = {"finalize", "before_reconstruction", "vary_channel"}
 
 
 def _typed(where: str, key: str, value, kind: str, none: bool = False):
@@ -195,12 +196,16 @@ def parse_config(raw, where: str = "config") -> BuildConfig:
     before = _typed(where, "postprocess.before_reconstruction", postprocess.get("before_reconstruction", False), "bool")
     if before and not finalize:
         fail(where, "postprocess.before_reconstruction", "needs `finalize: true` (it moves part of that processing)")
+    vary = _typed(where, "postprocess.vary_channel", postprocess.get("vary_channel", False), "bool")
+    if vary and not finalize:
+        fail(where, "postprocess.vary_channel", "needs `finalize: true` (it varies that processing per clip)")
     return BuildConfig(
         sources=[_parse_source(where, i, s) for i, s in enumerate(sources)],
         paradigms=paradigms,
         splits=_parse_splits(where, raw.get("splits") or {}, seed, names),
         finalize=finalize,
         before_reconstruction=before,
+        vary_channel=vary,
         max_seconds=_typed(where, "max_seconds", raw.get("max_seconds"), "number", none=True),
         seed=seed,
         shard_size=_typed(where, "shard_size", raw.get("shard_size", 200), "pos_int"),

@@ -92,7 +92,8 @@ class ShardWorker:
             return wave
         from .postprocess import prepare_source, source_room_seed
 
-        return prepare_source(wave, SAMPLING_RATE, room_seed=source_room_seed(utt_id, self.config.seed))
+        return prepare_source(wave, SAMPLING_RATE, room_seed=source_room_seed(utt_id, self.config.seed),
+                              vary=self.config.vary_channel)
 
     def reconstruct(self, spec: ParadigmSpec, items: list[WorkItem], waves: dict, skipped: list[dict]) -> dict:
         """``utt_id → reconstruction``; a clip the paradigm fails on is skipped, a paradigm failing on all raises."""
@@ -123,7 +124,7 @@ class ShardWorker:
         from .postprocess import clip_seed, finalize
 
         return finalize(wave, SAMPLING_RATE, seed=clip_seed(f"{self.config.seed}:{utt_id}"),
-                        source_prepared=self.config.before_reconstruction)
+                        source_prepared=self.config.before_reconstruction, vary=self.config.vary_channel)
 
     def row(self, item: WorkItem, wave: np.ndarray, paradigm: str | None) -> dict:
         utt_id = f"{item.utt_id}__{paradigm}" if paradigm else item.utt_id

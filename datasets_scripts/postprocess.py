@@ -27,7 +27,12 @@ the whole chain once, reconstructions being made from the unprocessed source. A 
 apply steps 1-5 to each source *before* it is reconstructed (:func:`prepare_source`) and only the
 channel part (band, tilt, steps 6-9) after: see ``finalize(..., source_prepared=True)``.
 
-Deterministic: the room is fixed (or drawn from a per-source seed); the noise comes from
+Fixed or varied: by default the room, the band's upper edge and the noise floor are the same for every
+clip (the constants below). With ``vary=True`` (``postprocess.vary_channel``) each clip draws its own
+from its seed (:class:`Channel`, ranges ``VARY_*``), independently of its class, so a detector meets many
+rooms, bands and noise levels in both classes instead of one fixed chain it can learn around.
+
+Deterministic: the room is fixed (or drawn from a per-source or per-clip seed); the noise comes from
 ``numpy.random.default_rng(seed)``. Pass a per-clip seed (:func:`clip_seed` of the utt_id) so clips
 do not share one noise sequence. Trimming changes the length, independently for a clip and its
 reconstruction in the default order, once for both when the source is prepared first.
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
@@ -62,24 +68,46 @@ TARGET_DBFS = -26.0
 NOISE_FLOOR_DBFS = -50.0
 FLOOR_PERCENTILE = 5
 VORBIS_COMPRESSION = 0.5  # libsndfile's scale: 0 = best quality, 1 = smallest file
+# Ranges of the per-clip channel (``vary=True``), drawn uniformly; the fixed values lie inside each.
+VARY_RT60_S = (0.2, 0.8)  # small rooms to a reverberant office
+VARY_DRR_DB = (0.0, 9.0)  # far to close microphone
+VARY_BAND_HIGH_HZ = (4000.0, 7000.0)  # wide-band telephony to the fixed chain's 7 kHz
+VARY_NOISE_FLOOR_DBFS = (-60.0, -40.0)
 
 
-def band_gain(freqs: np.ndarray) -> np.ndarray:
-    """The pass band: raised-cosine edges of ``BAND_EDGE_HZ`` width, exactly 0 outside ``BAND_HZ``.
+@dataclass(frozen=True)
+class Channel:
+    """The room, upper band edge and noise floor one clip is given; the defaults are the fixed chain."""
+
+    rt60_s: float = ROOM_RT60_S
+    drr_db: float = ROOM_DRR_DB
+    band_high_hz: float = BAND_HZ[1]
+    noise_floor_dbfs: float = NOISE_FLOOR_DBFS
+
+    @classmethod
+    def draw(cls, seed: int) -> "Channel":
+        """A channel drawn from ``seed`` (its own stream: the noise and the room's tail use ``seed`` too)."""
+        rng = np.random.default_rng([seed, 0xC4A])
+        return cls(*(float(rng.uniform(*r)) for r in (VARY_RT60_S, VARY_DRR_DB, VARY_BAND_HIGH_HZ, VARY_NOISE_FLOOR_DBFS)))
+
+
+def band_gain(freqs: np.ndarray, high: float = BAND_HZ[1]) -> np.ndarray:
+    """The pass band: raised-cosine edges of ``BAND_EDGE_HZ`` width, exactly 0 outside ``BAND_HZ``
+    (or below ``high``, a clip's own upper edge).
 
     Steep on purpose: a gentle filter leaves the TTS engines' energy above 7 kHz, where the
     originals have none, in place as a shortcut.
     """
-    low, high = BAND_HZ
+    low = BAND_HZ[0]
     rise = np.clip((freqs - low) / BAND_EDGE_HZ[0], 0, 1)
     fall = np.clip((high - freqs) / BAND_EDGE_HZ[1], 0, 1)
     return (0.5 - 0.5 * np.cos(np.pi * rise)) * (0.5 - 0.5 * np.cos(np.pi * fall))
 
 
-def band_limit(wave: np.ndarray) -> np.ndarray:
-    """Zero-phase band-pass to ``BAND_HZ`` in the frequency domain."""
+def band_limit(wave: np.ndarray, high: float = BAND_HZ[1]) -> np.ndarray:
+    """Zero-phase band-pass to ``BAND_HZ`` (upper edge ``high``) in the frequency domain."""
     n = wave.size + FILTER_PAD
-    spectrum = np.fft.rfft(np.asarray(wave, dtype=np.float64), n) * band_gain(np.fft.rfftfreq(n, 1 / SR))
+    spectrum = np.fft.rfft(np.asarray(wave, dtype=np.float64), n) * band_gain(np.fft.rfftfreq(n, 1 / SR), high)
     return np.fft.irfft(spectrum, n)[: wave.size].astype(np.float32)
 
 
@@ -168,10 +196,10 @@ def room_response(rt60_s: float, drr_db: float, seed: int | np.random.Generator 
     return tail.astype(np.float32) if training_rounding else tail
 
 
-def add_room(wave: np.ndarray, seed: int = ROOM_SEED) -> np.ndarray:
+def add_room(wave: np.ndarray, seed: int = ROOM_SEED, channel: Channel = Channel()) -> np.ndarray:
     """Convolve with :func:`room_response`: pauses then hold decaying speech, as in recordings,
     instead of the digital silence of TTS engines."""
-    ir = room_response(ROOM_RT60_S, ROOM_DRR_DB, seed)
+    ir = room_response(channel.rt60_s, channel.drr_db, seed)
     n = wave.size + ir.size
     out = np.fft.irfft(np.fft.rfft(wave.astype(np.float64), n) * np.fft.rfft(ir, n), n)[: wave.size]
     return out.astype(np.float32)
@@ -183,26 +211,27 @@ def normalize_level(wave: np.ndarray) -> np.ndarray:
     return (wave * 10 ** ((TARGET_DBFS - level) / 20)).astype(np.float32)
 
 
-def shaped_noise(n: int, seed: int) -> np.ndarray:
+def shaped_noise(n: int, seed: int, high: float = BAND_HZ[1]) -> np.ndarray:
     """Speech-shaped Gaussian noise: the spectrum ``TILT_TARGET`` (the reference long-term speech
-    spectrum) inside ``BAND_HZ``.
+    spectrum) inside ``BAND_HZ`` (upper edge ``high``).
 
     Quiet frames of recordings hold room tone and speech tails with a speech-like spectrum; white
     or gently sloped noise in the TTS pauses would be far flatter and give the TTS away.
     """
     spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
     freqs = np.fft.rfftfreq(n, 1 / SR)
-    gain = 10 ** (np.polyval(np.asarray(TILT_TARGET), _octaves(freqs)) / 20) * band_gain(freqs)
+    gain = 10 ** (np.polyval(np.asarray(TILT_TARGET), _octaves(freqs)) / 20) * band_gain(freqs, high)
     return np.fft.irfft(spectrum * gain, n).astype(np.float32)
 
 
-def raise_noise_floor(wave: np.ndarray, seed: int) -> np.ndarray:
-    """Top up the quietest frames (``FLOOR_PERCENTILE``) to ``NOISE_FLOOR_DBFS`` with speech-shaped noise."""
+def raise_noise_floor(wave: np.ndarray, seed: int, channel: Channel = Channel()) -> np.ndarray:
+    """Top up the quietest frames (``FLOOR_PERCENTILE``) to the channel's noise floor (``NOISE_FLOOR_DBFS``)
+    with speech-shaped noise in the channel's band."""
     floor = 10 ** (np.percentile(frame_db(wave), FLOOR_PERCENTILE) / 10)
-    missing = 10 ** (NOISE_FLOOR_DBFS / 10) - floor
+    missing = 10 ** (channel.noise_floor_dbfs / 10) - floor
     if missing <= 0:
         return wave
-    noise = shaped_noise(wave.size, seed)
+    noise = shaped_noise(wave.size, seed, channel.band_high_hz)
     noise *= np.sqrt(missing / (np.mean(noise.astype(np.float64) ** 2) + EPS))
     return (wave + noise).astype(np.float32)
 
@@ -239,7 +268,7 @@ def _mono_16k_band(wave: np.ndarray, sr: int) -> np.ndarray:
     return x
 
 
-def prepare_source(wave: np.ndarray, sr: int, room_seed: int = ROOM_SEED) -> np.ndarray:
+def prepare_source(wave: np.ndarray, sr: int, room_seed: int = ROOM_SEED, vary: bool = False) -> np.ndarray:
     """Steps 1-5 only: the clip as a microphone in a room would pick it up.
 
     For builds that reconstruct *after* the room (``postprocess.before_reconstruction``): a
@@ -251,25 +280,34 @@ def prepare_source(wave: np.ndarray, sr: int, room_seed: int = ROOM_SEED) -> np.
     it, a corpus fingerprint a detector can learn (measured: a linear probe on instantaneous-
     frequency statistics trained on diffusion and WORLD found Griffin-Lim at 2 % EER with one fixed
     room, 30 % with rooms drawn per clip). The default (``room_seed`` unset) is the one fixed room
-    of the whole chain, where every clip, reconstructions included, gets it last.
+    of the whole chain, where every clip, reconstructions included, gets it last. ``vary``: the room's
+    RT60 and direct-to-reverberant ratio are drawn from ``room_seed`` too (:meth:`Channel.draw`).
     """
     x = trim_silence(_mono_16k_band(wave, sr))
-    return add_room(equalize_tilt(x), room_seed)
+    return add_room(equalize_tilt(x), room_seed, Channel.draw(room_seed) if vary else Channel())
 
 
-def finalize(wave: np.ndarray, sr: int, seed: int = 0, source_prepared: bool = False) -> np.ndarray:
+def finalize(wave: np.ndarray, sr: int, seed: int = 0, source_prepared: bool = False, vary: bool = False) -> np.ndarray:
     """Apply the whole chain to one clip at any rate; returns float32 mono at 16 kHz.
 
     ``wave``: (samples,), (channels, samples), or soundfile's (samples, channels) with <= 8 channels.
     ``source_prepared``: the clip (or the source it was reconstructed from) already went through
     :func:`prepare_source`; only the band limit and tilt are applied again (a reconstruction may
     add energy outside the band or change the brightness), then steps 6-9. No second trim or room.
+    ``vary``: the clip's own channel drawn from ``seed`` (:class:`Channel`): its room (unless the source
+    was prepared), its band's upper edge (applied after the room, as a transmission channel would) and
+    its noise floor.
     """
+    channel = Channel.draw(seed) if vary else Channel()
     if source_prepared:
         x = equalize_tilt(_mono_16k_band(wave, sr))
+    elif vary:  # the whole chain, with a room of the clip's own
+        x = prepare_source(wave, sr, room_seed=clip_seed(f"room:{seed}"), vary=True)  # not the noise's stream
     else:  # the whole chain in one go: one fixed room for every clip, applied after any reconstruction
         x = prepare_source(wave, sr)
+    if channel.band_high_hz < BAND_HZ[1]:
+        x = band_limit(x, channel.band_high_hz)
     x = normalize_level(x)
-    x = raise_noise_floor(x, seed)
+    x = raise_noise_floor(x, seed, channel)
     x = vorbis_roundtrip(x)
     return np.clip(x, -1.0, 1.0).astype(np.float32)

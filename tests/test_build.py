@@ -165,9 +165,11 @@ def test_bad_files_are_logged_and_counted(tmp_path, corpus):
     assert ds["train"].num_rows == 5 * 5 and "bad" not in ds["train"]["utt_id"]
 
 
-def test_processing_before_reconstruction_keeps_each_pair_the_same_length(tmp_path):
+@pytest.mark.parametrize("vary", [False, True])
+def test_processing_before_reconstruction_keeps_each_pair_the_same_length(tmp_path, vary):
     """Sources are trimmed (and put in the room) before they are reconstructed, so a reconstruction
-    is exactly as long as its processed original; a silent source is skipped with its reconstructions."""
+    is exactly as long as its processed original; a silent source is skipped with its reconstructions.
+    With ``vary_channel`` each clip gets a room, band edge and noise floor of its own, and the card says so."""
     import numpy as np
 
     silence = np.zeros(SR // 4, np.float32)
@@ -182,9 +184,10 @@ def test_processing_before_reconstruction_keeps_each_pair_the_same_length(tmp_pa
         csv.writer(f).writerows(rows)
     config = make_config(tmp_path, tmp_path / "metadata.csv", paradigms=[{"name": "griffinlim", "options": {"n_iter": 4}}],
                          splits={"validation": 0, "test": 0, "test_only_paradigms": []},
-                         postprocess={"finalize": True, "before_reconstruction": True})
+                         postprocess={"finalize": True, "before_reconstruction": True, "vary_channel": vary})
     out = tmp_path / "out"
     assert run_main("--config", config, "--output-dir", out) == 0
+    assert ("channel drawn per clip" in (out / "README.md").read_text()) == vary
     rows = {utt: row for split in split_rows(out).values() for utt, row in split.items()}
     pairs = [(row, rows[row["source_id"]]) for row in rows.values() if row["is_reconstructed"]]
     assert len(pairs) == 3 and all(r["duration"] == s["duration"] for r, s in pairs)
@@ -203,6 +206,8 @@ def test_processing_before_reconstruction_keeps_each_pair_the_same_length(tmp_pa
         ({"splits": {"test_only_paradigms": ["hifigan"]}}, "`splits.test_only_paradigms`"),
         ({"paradigms": [{"name": "world", "apply_to": ["real"]}]}, "`paradigms[0].apply_to`"),
         ({"postprocess": {"finalize": False, "before_reconstruction": True}}, "needs `finalize: true`"),
+        ({"postprocess": {"finalize": False, "vary_channel": True}}, "`postprocess.vary_channel`: needs `finalize: true`"),
+        ({"postprocess": {"finalize": True, "vary_channel": "yes"}}, "`postprocess.vary_channel`: expected"),
     ],
 )
 def test_config_errors_before_any_work(tmp_path, corpus, capsys, change, message):

@@ -159,6 +159,41 @@ def test_source_stage_then_channel_stage_keeps_pairs_aligned_and_levelled():
     assert spectrum[freqs > 7300].sum() < 1e-3 * spectrum.sum()
 
 
+def test_a_varied_channel_is_drawn_per_clip_within_its_ranges():
+    draws = [postprocess.Channel.draw(seed) for seed in range(200)]
+    assert draws[3] == postprocess.Channel.draw(3) and len(set(draws)) == 200
+    for name, (low, high) in {"rt60_s": postprocess.VARY_RT60_S, "drr_db": postprocess.VARY_DRR_DB,
+                              "band_high_hz": postprocess.VARY_BAND_HIGH_HZ,
+                              "noise_floor_dbfs": postprocess.VARY_NOISE_FLOOR_DBFS}.items():
+        values = np.array([getattr(d, name) for d in draws])
+        assert low <= values.min() and values.max() <= high and values.max() - values.min() > 0.8 * (high - low), name
+    assert postprocess.Channel() == postprocess.Channel(postprocess.ROOM_RT60_S, postprocess.ROOM_DRR_DB,
+                                                        postprocess.BAND_HZ[1], postprocess.NOISE_FLOOR_DBFS)
+
+
+def test_a_varied_channel_sets_each_clips_band_and_noise_floor():
+    padded = np.concatenate([np.zeros(SR // 2, np.float32), _speech_like(seed=3), np.zeros(SR, np.float32)])
+    padded += 1e-5 * np.random.default_rng(0).standard_normal(padded.size).astype(np.float32)  # pauses to measure
+    draws = {seed: postprocess.Channel.draw(seed) for seed in range(60)}
+    narrow = min(draws, key=lambda s: draws[s].band_high_hz)
+    quiet, noisy = (min(draws, key=lambda s: draws[s].noise_floor_dbfs), max(draws, key=lambda s: draws[s].noise_floor_dbfs))
+    out = postprocess.finalize(padded, SR, seed=narrow, vary=True)
+    np.testing.assert_array_equal(out, postprocess.finalize(padded, SR, seed=narrow, vary=True))
+    assert abs(10 * np.log10(np.mean(out.astype(np.float64) ** 2)) - postprocess.TARGET_DBFS) < 1.5
+    spectrum, freqs = np.abs(np.fft.rfft(out)) ** 2, np.fft.rfftfreq(len(out), 1 / SR)
+    assert draws[narrow].band_high_hz < 4300
+    assert spectrum[freqs > draws[narrow].band_high_hz + 300].sum() < 2e-3 * spectrum.sum()  # its own band edge
+    fixed = postprocess.finalize(padded, SR, seed=narrow)
+    fixed_spectrum = np.abs(np.fft.rfft(fixed)) ** 2
+    assert fixed_spectrum[freqs > 4600].sum() > 10 * spectrum[freqs > 4600].sum()  # the fixed chain keeps 7 kHz
+    floors = {}
+    for seed in (quiet, noisy):
+        floors[seed] = np.percentile(postprocess.frame_db(postprocess.finalize(padded, SR, seed=seed, vary=True)),
+                                     postprocess.FLOOR_PERCENTILE)
+        assert abs(floors[seed] - draws[seed].noise_floor_dbfs) < 3.0  # its own noise floor
+    assert floors[noisy] - floors[quiet] > 12
+
+
 def test_finalize_rejects_silence():
     with pytest.raises(ValueError, match="silent"):
         postprocess.finalize(np.zeros(SR, np.float32), SR)
@@ -217,6 +252,8 @@ def test_finalize_removes_the_trivial_shortcuts(demo_slice):
         table[f"{language} raw"] = _eers(real[language], spoof[language], raw)
         table[f"{language} final"] = _eers(real[language], spoof[language], done)
     table["both final"] = _eers(real["cs"] + real["nl"], spoof["cs"] + spoof["nl"], done)
+    varied = lambda w, seed: postprocess.finalize(w, SR, seed=seed, vary=True)  # noqa: E731
+    table["both varied"] = _eers(real["cs"] + real["nl"], spoof["cs"] + spoof["nl"], varied)
     print("\n" + shortcut_check.format_table(table))
     best = {g: {f: r["best"] for f, r in t.items()} for g, t in table.items()}
     # Unprocessed, the Dutch recordings are told from eSpeak by level and brightness alone, the
@@ -231,9 +268,10 @@ def test_finalize_removes_the_trivial_shortcuts(demo_slice):
         for feature, value in best[group].items():
             bound = 5 if (group, feature) == ("nl final", "noise_floor_db") else 12
             assert value >= bound, f"{group}: {feature} still separates the classes (best EER {value:.1f} %)"
-    for feature in ("rms_dbfs", "duration_s", "leading_silence_s", "trailing_silence_s", "energy_above_4k_db"):
-        assert best["both final"][feature] >= 25, feature
-    assert min(best["both final"].values()) >= 15
+    for group in ("both final", "both varied"):  # a channel drawn per clip, whatever the class, adds no cue
+        for feature in ("rms_dbfs", "duration_s", "leading_silence_s", "trailing_silence_s", "energy_above_4k_db"):
+            assert best[group][feature] >= 25, (group, feature)
+        assert min(best[group].values()) >= 15, group
 
 
 @needs_corpus
