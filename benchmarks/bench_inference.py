@@ -34,6 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import Wav2Vec2ForSequenceClassification
 
 from modeling_racl import RACLConfig, RACLForAudioClassification
+from racl.config import read_model_config
 from racl.export import default_feature_extractor, export_onnx
 from racl.precision import OnnxRunner, TorchRunner, native_bf16
 from racl.scoring import Scorer
@@ -171,7 +172,7 @@ def folder_throughput(model: str, files: int, workdir: str) -> None:
 
 def bench_xlsr(args, workdir: str) -> None:
     torch.manual_seed(0)
-    config = RACLConfig.from_json_file(args.config)
+    config = RACLConfig(**read_model_config(args.config))
     config.backbone_name_or_path = None  # the architecture only: random weights
     racl = RACLForAudioClassification(config).eval()
     baseline = Wav2Vec2ForSequenceClassification(config.backbone_config).eval()

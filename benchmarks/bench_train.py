@@ -25,6 +25,7 @@ import torch
 
 from datasets_scripts.loading import get_split, load_dataset_dict
 from modeling_racl import RACLConfig, RACLForAudioClassification
+from racl.config import read_model_config
 from racl.export import default_feature_extractor
 from racl.labels import SAMPLING_RATE
 from racl.training.augment import AugmentConfig, Augmenter
@@ -50,7 +51,7 @@ def build_train_split(folder: Path, clips: int, clip_seconds: float):
 
 def run(split, model_config: str, steps: int, batch: int, workers: int, crop_seconds: float, augment: dict) -> dict:
     torch.manual_seed(0)
-    model = RACLForAudioClassification(RACLConfig.from_json_file(model_config)).train()
+    model = RACLForAudioClassification(RACLConfig(**read_model_config(model_config))).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     sampler = PairedBatchSampler(split["source_id"], split["label"], split["is_reconstructed"], batch)
     loader = torch.utils.data.DataLoader(ClipDataset(split), batch_sampler=sampler, collate_fn=collate,

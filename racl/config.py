@@ -82,6 +82,16 @@ def read_yaml(path: str | os.PathLike, _seen: tuple = ()) -> tuple[dict, str]:
     return merged, f"# {path.name}, merged with the config it extends ({base_name})\n" + yaml.safe_dump(merged, sort_keys=False)
 
 
+def read_model_config(path: str | os.PathLike) -> dict:
+    """A model config of ``configs/model/`` (RACLConfig keys as JSON) with ``"extends"`` resolved.
+
+    JSON is YAML, so the reader of the YAML configs serves: a variant names the config it starts from
+    and only the keys it changes. ``model_type`` is dropped (it names the class, not a field).
+    """
+    raw, _ = read_yaml(path)
+    return {k: v for k, v in raw.items() if k != "model_type"}
+
+
 def load_mapping(path: str | os.PathLike | None, overrides: list[str] | None = None) -> tuple[dict, str]:
     """:func:`read_yaml` (an empty mapping for no file), then the dotted ``overrides`` merged on top."""
     raw, text = read_yaml(path) if path is not None else ({}, "")

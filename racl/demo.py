@@ -35,7 +35,7 @@ from pathlib import Path
 import soundfile as sf
 
 from datasets_scripts.build_config import load_config
-from racl.config import ConfigError, read_yaml
+from racl.config import ConfigError, read_model_config, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("check", "backbone", "corpus", "diffusion", "dataset", "train", "evaluate", "report")
@@ -102,7 +102,7 @@ def stage_backbone(ctx) -> dict:
     cfg = load_train_config(ctx.train_config)
     if not cfg.model.init_backbone_from_pretrained:
         return {"backbone": None}
-    name = cfg.model.overrides.get("backbone_name_or_path") or json.loads((ROOT / cfg.model.config).read_text()).get("backbone_name_or_path")
+    name = cfg.model.overrides.get("backbone_name_or_path") or read_model_config(ROOT / cfg.model.config).get("backbone_name_or_path")
     package = Path(name or "").name
     if not name or (ROOT / name).is_dir() or package not in PACKAGES:
         return {"backbone": name}

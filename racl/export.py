@@ -26,6 +26,7 @@ from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
 from modeling_racl import RACLConfig, RACLForAudioClassification, frontend_for
 
+from .config import read_model_config
 from .hub import push_folder
 from .labels import SAMPLING_RATE
 from .precision import ONNX_FILES, ONNX_INPUTS
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.config:
-            model = RACLForAudioClassification(RACLConfig.from_json_file(args.config))
+            model = RACLForAudioClassification(RACLConfig(**read_model_config(args.config)))
             fe = None
         else:
             model = RACLForAudioClassification.from_pretrained(args.model)

@@ -4,7 +4,6 @@ download), so a recipe that cannot start fails here rather than on a GPU machine
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import torch
 
 from conftest import ROOT
 
+from racl.config import read_model_config
 from racl.training.config import ConfigError, load_train_config
 
 CONFIGS = ROOT / "configs"
@@ -29,9 +29,7 @@ def name(path: Path) -> str:
 def model_config(path: Path, overrides: dict | None = None):
     from modeling_racl import RACLConfig
 
-    values = {**json.loads(path.read_text()), **(overrides or {})}
-    values.pop("model_type", None)
-    return RACLConfig(**values)
+    return RACLConfig(**{**read_model_config(path), **(overrides or {})})
 
 
 def build_on_meta(config):
@@ -75,6 +73,15 @@ def test_training_config_parses_and_its_model_builds(path, monkeypatch):
 def test_model_config_builds_full_size_on_the_meta_device(path):
     model = built(path.resolve())
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_a_model_config_variant_extends_its_base(tmp_path):
+    demo, base = (read_model_config(CONFIGS / "model" / f) for f in ("demo_whisper_base.json", "whisper_base_aasist.json"))
+    assert demo["backbone_config"] == base["backbone_config"] and demo["aggregation"] == base["aggregation"]
+    assert (demo["whisper_window_seconds"], base["whisper_window_seconds"]) == (2.0, 4.0)  # the variant's own keys win
+    (tmp_path / "loop.json").write_text('{"extends": "loop.json", "aggregation": "gated"}')
+    with pytest.raises(ConfigError, match="a cycle"):
+        read_model_config(tmp_path / "loop.json")
 
 
 def test_the_paper_recipe_is_xlsr_300m_with_the_papers_loss_and_input():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from modeling_racl import RACLConfig, RACLForAudioClassification
 
+from ..config import read_model_config
 from .config import ConfigError, TrainConfig
 
 
@@ -21,9 +21,9 @@ def build_model(cfg: TrainConfig) -> RACLForAudioClassification:
         return RACLForAudioClassification.from_pretrained(source, **cfg.model.overrides)
     if not source.exists():
         raise ConfigError(f"config key 'model.config': {source} does not exist")
-    config_dict = {**json.loads(source.read_text()), **cfg.model.overrides}
+    config_dict = {**read_model_config(source), **cfg.model.overrides}
     try:
-        config = RACLConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
+        config = RACLConfig(**config_dict)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"config key 'model.overrides' / {source}: {error}") from None
     if cfg.model.init_backbone_from_pretrained:
