@@ -55,7 +55,7 @@ class BuildConfig:
     splits: SplitSpec = field(default_factory=SplitSpec)
     finalize: bool = False
     before_reconstruction: bool = False
-    vary_channel: bool = False
+    vary_channel: list[str] = field(default_factory=list)  # parts of postprocess.VARY_PARTS
     max_seconds: float | None = None
     seed: int = 0
     shard_size: int = 200
@@ -177,6 +177,17 @@ def _parse_splits(where: str, raw, seed: int, paradigm_names: list[str]) -> Spli
     return spec
 
 
+def _vary_channel(where: str, value) -> list[str]:
+    """``true`` = every part of the per-clip channel, ``false`` = none, or a list of parts."""
+    from .postprocess import VARY_PARTS
+
+    if isinstance(value, bool):
+        return list(VARY_PARTS) if value else []
+    if not isinstance(value, list) or not value or set(value) - set(VARY_PARTS) or len(set(value)) != len(value):
+        fail(where, "postprocess.vary_channel", f"expected true, false or a list of {', '.join(VARY_PARTS)}, got {value!r}")
+    return [p for p in VARY_PARTS if p in value]
+
+
 def parse_config(raw, where: str = "config") -> BuildConfig:
     """Validate a loaded YAML mapping; every problem is a :class:`ConfigError` naming its key."""
     check_keys(where, "", raw, TOP_KEYS)
@@ -196,7 +207,7 @@ def parse_config(raw, where: str = "config") -> BuildConfig:
     before = _typed(where, "postprocess.before_reconstruction", postprocess.get("before_reconstruction", False), "bool")
     if before and not finalize:
         fail(where, "postprocess.before_reconstruction", "needs `finalize: true` (it moves part of that processing)")
-    vary = _typed(where, "postprocess.vary_channel", postprocess.get("vary_channel", False), "bool")
+    vary = _vary_channel(where, postprocess.get("vary_channel", False))
     if vary and not finalize:
         fail(where, "postprocess.vary_channel", "needs `finalize: true` (it varies that processing per clip)")
     return BuildConfig(

@@ -187,7 +187,7 @@ def render(config, config_text: str, plan, result: dict, command: str) -> str:
         post += (" (band limit, trim, tilt and a room of its own applied to each source before it was reconstructed, "
                  "`datasets_scripts.postprocess.prepare_source`; the rest after)")
     if config.vary_channel:
-        post += (" with a channel drawn per clip, whatever its class (room, upper band edge and noise floor: "
+        post += (f" with a channel drawn per clip, whatever its class ({', '.join(config.vary_channel)}: "
                  "`datasets_scripts.postprocess.Channel`)")
     crop = f"cropped to the first {config.max_seconds} s before reconstruction" if config.max_seconds else "not cropped"
     body = f"""

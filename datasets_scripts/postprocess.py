@@ -28,9 +28,9 @@ apply steps 1-5 to each source *before* it is reconstructed (:func:`prepare_sour
 channel part (band, tilt, steps 6-9) after: see ``finalize(..., source_prepared=True)``.
 
 Fixed or varied: by default the room, the band's upper edge and the noise floor are the same for every
-clip (the constants below). With ``vary=True`` (``postprocess.vary_channel``) each clip draws its own
-from its seed (:class:`Channel`, ranges ``VARY_*``), independently of its class, so a detector meets many
-rooms, bands and noise levels in both classes instead of one fixed chain it can learn around.
+clip (the constants below). With ``vary`` (``postprocess.vary_channel``: some or all of ``VARY_PARTS``)
+each clip draws its own from its seed (:class:`Channel`, ranges ``VARY_*``), independently of its class, so
+a detector meets many rooms, bands and noise levels in both classes instead of one fixed chain.
 
 Deterministic: the room is fixed (or drawn from a per-source or per-clip seed); the noise comes from
 ``numpy.random.default_rng(seed)``. Pass a per-clip seed (:func:`clip_seed` of the utt_id) so clips
@@ -68,7 +68,8 @@ TARGET_DBFS = -26.0
 NOISE_FLOOR_DBFS = -50.0
 FLOOR_PERCENTILE = 5
 VORBIS_COMPRESSION = 0.5  # libsndfile's scale: 0 = best quality, 1 = smallest file
-# Ranges of the per-clip channel (``vary=True``), drawn uniformly; the fixed values lie inside each.
+# What a per-clip channel can vary, and the ranges each part is drawn from, uniformly; the fixed values lie inside.
+VARY_PARTS = ("room", "band", "noise")
 VARY_RT60_S = (0.2, 0.8)  # small rooms to a reverberant office
 VARY_DRR_DB = (0.0, 9.0)  # far to close microphone
 VARY_BAND_HIGH_HZ = (4000.0, 7000.0)  # wide-band telephony to the fixed chain's 7 kHz
@@ -85,10 +86,19 @@ class Channel:
     noise_floor_dbfs: float = NOISE_FLOOR_DBFS
 
     @classmethod
-    def draw(cls, seed: int) -> "Channel":
-        """A channel drawn from ``seed`` (its own stream: the noise and the room's tail use ``seed`` too)."""
+    def draw(cls, seed: int, parts=VARY_PARTS) -> "Channel":
+        """A channel drawn from ``seed``, on a stream of its own (apart from the noise and the room's tail);
+        the ``parts`` not named keep the fixed chain's values. Every part is drawn whichever are kept, so a
+        clip's room is the same whether or not its band varies too."""
+        unknown = set(parts) - set(VARY_PARTS)
+        if unknown:
+            raise ValueError(f"unknown channel part(s) {sorted(unknown)}; choose from {list(VARY_PARTS)}")
         rng = np.random.default_rng([seed, 0xC4A])
-        return cls(*(float(rng.uniform(*r)) for r in (VARY_RT60_S, VARY_DRR_DB, VARY_BAND_HIGH_HZ, VARY_NOISE_FLOOR_DBFS)))
+        rt60, drr, high, floor = (float(rng.uniform(*r)) for r in (VARY_RT60_S, VARY_DRR_DB, VARY_BAND_HIGH_HZ,
+                                                                  VARY_NOISE_FLOOR_DBFS))
+        fixed = cls()
+        return cls(rt60 if "room" in parts else fixed.rt60_s, drr if "room" in parts else fixed.drr_db,
+                   high if "band" in parts else fixed.band_high_hz, floor if "noise" in parts else fixed.noise_floor_dbfs)
 
 
 def band_gain(freqs: np.ndarray, high: float = BAND_HZ[1]) -> np.ndarray:
@@ -268,7 +278,7 @@ def _mono_16k_band(wave: np.ndarray, sr: int) -> np.ndarray:
     return x
 
 
-def prepare_source(wave: np.ndarray, sr: int, room_seed: int = ROOM_SEED, vary: bool = False) -> np.ndarray:
+def prepare_source(wave: np.ndarray, sr: int, room_seed: int = ROOM_SEED, vary=()) -> np.ndarray:
     """Steps 1-5 only: the clip as a microphone in a room would pick it up.
 
     For builds that reconstruct *after* the room (``postprocess.before_reconstruction``): a
@@ -280,29 +290,29 @@ def prepare_source(wave: np.ndarray, sr: int, room_seed: int = ROOM_SEED, vary: 
     it, a corpus fingerprint a detector can learn (measured: a linear probe on instantaneous-
     frequency statistics trained on diffusion and WORLD found Griffin-Lim at 2 % EER with one fixed
     room, 30 % with rooms drawn per clip). The default (``room_seed`` unset) is the one fixed room
-    of the whole chain, where every clip, reconstructions included, gets it last. ``vary``: the room's
-    RT60 and direct-to-reverberant ratio are drawn from ``room_seed`` too (:meth:`Channel.draw`).
+    of the whole chain, where every clip, reconstructions included, gets it last. ``vary`` naming
+    ``"room"``: its RT60 and direct-to-reverberant ratio are drawn from ``room_seed`` too (:meth:`Channel.draw`).
     """
     x = trim_silence(_mono_16k_band(wave, sr))
-    return add_room(equalize_tilt(x), room_seed, Channel.draw(room_seed) if vary else Channel())
+    return add_room(equalize_tilt(x), room_seed, Channel.draw(room_seed, vary))
 
 
-def finalize(wave: np.ndarray, sr: int, seed: int = 0, source_prepared: bool = False, vary: bool = False) -> np.ndarray:
+def finalize(wave: np.ndarray, sr: int, seed: int = 0, source_prepared: bool = False, vary=()) -> np.ndarray:
     """Apply the whole chain to one clip at any rate; returns float32 mono at 16 kHz.
 
     ``wave``: (samples,), (channels, samples), or soundfile's (samples, channels) with <= 8 channels.
     ``source_prepared``: the clip (or the source it was reconstructed from) already went through
     :func:`prepare_source`; only the band limit and tilt are applied again (a reconstruction may
     add energy outside the band or change the brightness), then steps 6-9. No second trim or room.
-    ``vary``: the clip's own channel drawn from ``seed`` (:class:`Channel`): its room (unless the source
-    was prepared), its band's upper edge (applied after the room, as a transmission channel would) and
-    its noise floor.
+    ``vary``: the parts of the clip's own channel drawn from ``seed`` (:class:`Channel`, ``VARY_PARTS``): its
+    room (unless the source was prepared), its band's upper edge (applied after the room, as a transmission
+    channel would) and its noise floor.
     """
-    channel = Channel.draw(seed) if vary else Channel()
+    channel = Channel.draw(seed, vary)
     if source_prepared:
         x = equalize_tilt(_mono_16k_band(wave, sr))
-    elif vary:  # the whole chain, with a room of the clip's own
-        x = prepare_source(wave, sr, room_seed=clip_seed(f"room:{seed}"), vary=True)  # not the noise's stream
+    elif "room" in vary:  # the whole chain, with a room of the clip's own
+        x = prepare_source(wave, sr, room_seed=clip_seed(f"room:{seed}"), vary=vary)  # not the noise's stream
     else:  # the whole chain in one go: one fixed room for every clip, applied after any reconstruction
         x = prepare_source(wave, sr)
     if channel.band_high_hz < BAND_HZ[1]:

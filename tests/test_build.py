@@ -165,7 +165,7 @@ def test_bad_files_are_logged_and_counted(tmp_path, corpus):
     assert ds["train"].num_rows == 5 * 5 and "bad" not in ds["train"]["utt_id"]
 
 
-@pytest.mark.parametrize("vary", [False, True])
+@pytest.mark.parametrize("vary", [False, True, ["room", "noise"]])
 def test_processing_before_reconstruction_keeps_each_pair_the_same_length(tmp_path, vary):
     """Sources are trimmed (and put in the room) before they are reconstructed, so a reconstruction
     is exactly as long as its processed original; a silent source is skipped with its reconstructions.
@@ -187,7 +187,8 @@ def test_processing_before_reconstruction_keeps_each_pair_the_same_length(tmp_pa
                          postprocess={"finalize": True, "before_reconstruction": True, "vary_channel": vary})
     out = tmp_path / "out"
     assert run_main("--config", config, "--output-dir", out) == 0
-    assert ("channel drawn per clip" in (out / "README.md").read_text()) == vary
+    card = (out / "README.md").read_text()
+    assert ("channel drawn per clip" in card) == bool(vary) and ("(room, noise:" in card) == (vary == ["room", "noise"])
     rows = {utt: row for split in split_rows(out).values() for utt, row in split.items()}
     pairs = [(row, rows[row["source_id"]]) for row in rows.values() if row["is_reconstructed"]]
     assert len(pairs) == 3 and all(r["duration"] == s["duration"] for r, s in pairs)
@@ -208,6 +209,7 @@ def test_processing_before_reconstruction_keeps_each_pair_the_same_length(tmp_pa
         ({"postprocess": {"finalize": False, "before_reconstruction": True}}, "needs `finalize: true`"),
         ({"postprocess": {"finalize": False, "vary_channel": True}}, "`postprocess.vary_channel`: needs `finalize: true`"),
         ({"postprocess": {"finalize": True, "vary_channel": "yes"}}, "`postprocess.vary_channel`: expected"),
+        ({"postprocess": {"finalize": True, "vary_channel": ["room", "echo"]}}, "a list of room, band, noise"),
     ],
 )
 def test_config_errors_before_any_work(tmp_path, corpus, capsys, change, message):

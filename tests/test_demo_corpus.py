@@ -169,6 +169,13 @@ def test_a_varied_channel_is_drawn_per_clip_within_its_ranges():
         assert low <= values.min() and values.max() <= high and values.max() - values.min() > 0.8 * (high - low), name
     assert postprocess.Channel() == postprocess.Channel(postprocess.ROOM_RT60_S, postprocess.ROOM_DRR_DB,
                                                         postprocess.BAND_HZ[1], postprocess.NOISE_FLOOR_DBFS)
+    # one part at a time: the others keep the fixed chain's values, the varied one its full draw
+    room_only, fixed, full = postprocess.Channel.draw(3, ["room"]), postprocess.Channel(), draws[3]
+    assert (room_only.rt60_s, room_only.drr_db) == (full.rt60_s, full.drr_db)
+    assert (room_only.band_high_hz, room_only.noise_floor_dbfs) == (fixed.band_high_hz, fixed.noise_floor_dbfs)
+    assert postprocess.Channel.draw(3, ()) == fixed
+    with pytest.raises(ValueError, match="unknown channel part"):
+        postprocess.Channel.draw(3, ["bandwidth"])
 
 
 def test_a_varied_channel_sets_each_clips_band_and_noise_floor():
@@ -177,8 +184,8 @@ def test_a_varied_channel_sets_each_clips_band_and_noise_floor():
     draws = {seed: postprocess.Channel.draw(seed) for seed in range(60)}
     narrow = min(draws, key=lambda s: draws[s].band_high_hz)
     quiet, noisy = (min(draws, key=lambda s: draws[s].noise_floor_dbfs), max(draws, key=lambda s: draws[s].noise_floor_dbfs))
-    out = postprocess.finalize(padded, SR, seed=narrow, vary=True)
-    np.testing.assert_array_equal(out, postprocess.finalize(padded, SR, seed=narrow, vary=True))
+    out = postprocess.finalize(padded, SR, seed=narrow, vary=postprocess.VARY_PARTS)
+    np.testing.assert_array_equal(out, postprocess.finalize(padded, SR, seed=narrow, vary=postprocess.VARY_PARTS))
     assert abs(10 * np.log10(np.mean(out.astype(np.float64) ** 2)) - postprocess.TARGET_DBFS) < 1.5
     spectrum, freqs = np.abs(np.fft.rfft(out)) ** 2, np.fft.rfftfreq(len(out), 1 / SR)
     assert draws[narrow].band_high_hz < 4300
@@ -188,7 +195,7 @@ def test_a_varied_channel_sets_each_clips_band_and_noise_floor():
     assert fixed_spectrum[freqs > 4600].sum() > 10 * spectrum[freqs > 4600].sum()  # the fixed chain keeps 7 kHz
     floors = {}
     for seed in (quiet, noisy):
-        floors[seed] = np.percentile(postprocess.frame_db(postprocess.finalize(padded, SR, seed=seed, vary=True)),
+        floors[seed] = np.percentile(postprocess.frame_db(postprocess.finalize(padded, SR, seed=seed, vary=postprocess.VARY_PARTS)),
                                      postprocess.FLOOR_PERCENTILE)
         assert abs(floors[seed] - draws[seed].noise_floor_dbfs) < 3.0  # its own noise floor
     assert floors[noisy] - floors[quiet] > 12
@@ -252,7 +259,7 @@ def test_finalize_removes_the_trivial_shortcuts(demo_slice):
         table[f"{language} raw"] = _eers(real[language], spoof[language], raw)
         table[f"{language} final"] = _eers(real[language], spoof[language], done)
     table["both final"] = _eers(real["cs"] + real["nl"], spoof["cs"] + spoof["nl"], done)
-    varied = lambda w, seed: postprocess.finalize(w, SR, seed=seed, vary=True)  # noqa: E731
+    varied = lambda w, seed: postprocess.finalize(w, SR, seed=seed, vary=postprocess.VARY_PARTS)  # noqa: E731
     table["both varied"] = _eers(real["cs"] + real["nl"], spoof["cs"] + spoof["nl"], varied)
     print("\n" + shortcut_check.format_table(table))
     best = {g: {f: r["best"] for f, r in t.items()} for g, t in table.items()}
