@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -111,14 +112,20 @@ def check_keys(where: str, section: str, mapping, known: set[str]) -> dict:
     return mapping
 
 
+# PyYAML reads YAML 1.1, where a float needs a dot: `lr=1e-5` arrives as the string "1e-5" (`1.0e-5` as a float).
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _coerce(where: str, key: str, value, expected):
-    """Check ``value`` against a dataclass field type; ints are accepted for floats."""
+    """Check ``value`` against a dataclass field type; ints, and exponent notation without a dot, are accepted for floats."""
     union = isinstance(expected, types.UnionType) or typing.get_origin(expected) is typing.Union
     options = typing.get_args(expected) if union else (expected,)
     for option in options:
         if option is type(None) and value is None:
             return None
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value):
             return float(value)
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value

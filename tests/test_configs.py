@@ -134,6 +134,15 @@ def test_the_asvspoof_build_reconstructs_spoofs_too():
     assert config.paradigms and all(set(p.apply_to) == {"bonafide", "spoof"} for p in config.paradigms)
 
 
+def test_a_float_in_exponent_notation_without_a_dot_is_read_as_a_float():
+    # YAML 1.1 reads 1e-5 as a string; a learning rate typed that way on the command line must still work.
+    cfg = load_train_config(ROOT / "configs" / "demo.yaml", ["training.lr_backbone=1e-5", "training.lr_head=2E+0"])
+    assert cfg.training.lr_backbone == 1e-5 and isinstance(cfg.training.lr_backbone, float)
+    assert cfg.training.lr_head == 2.0
+    with pytest.raises(ConfigError, match="lr_backbone.*must be float"):
+        load_train_config(ROOT / "configs" / "demo.yaml", ["training.lr_backbone=1e-5x"])
+
+
 def test_a_training_config_without_model_config_is_one_error(tmp_path, capsys):
     from racl.training.cli import main
 
