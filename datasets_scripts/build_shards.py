@@ -61,7 +61,8 @@ class ShardWorker:
         if spec.name not in self._reconstructors:
             from .paradigms import get_reconstructor
 
-            options = dict(spec.options)
+            # ${VAR} in a path option, as in a corpus root: a config names a run's checkpoint without a machine path.
+            options = {k: os.path.expandvars(v) if isinstance(v, str) else v for k, v in spec.options.items()}
             if spec.batch_size:
                 options["batch_size"] = spec.batch_size
             self._reconstructors[spec.name] = get_reconstructor(spec.name, **options).to(self.device)

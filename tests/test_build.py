@@ -388,3 +388,17 @@ def test_shipped_build_configs_parse_and_the_hifigan_demo_build_differs_from_the
     assert [p for p in with_hifigan.paradigms if p.name != "hifigan"] == demo.paradigms
     assert (with_hifigan.splits, with_hifigan.sources, with_hifigan.seed) == (demo.splits, demo.sources, demo.seed)
     assert (with_hifigan.finalize, with_hifigan.before_reconstruction) == (demo.finalize, demo.before_reconstruction)
+
+
+def test_a_paradigm_option_names_a_path_through_an_environment_variable(tmp_path, monkeypatch):
+    """configs/data/demo*.yaml name the denoiser as ${RACL_DEMO_DIFFUSION}: the build resolves it, as it does corpus roots."""
+    from datasets_scripts.build_config import ParadigmSpec
+    from datasets_scripts.build_shards import ShardWorker
+
+    checkpoint = tmp_path / "denoiser"
+    checkpoint.mkdir()  # not a checkpoint (no mel_stats.json): the error names the path the variable resolved to
+    monkeypatch.setenv("RACL_TEST_DENOISER", str(checkpoint))
+    spec = ParadigmSpec(name="diffusion", options={"variant": "offline", "checkpoint": "${RACL_TEST_DENOISER}"})
+    worker = ShardWorker(parse_config(yaml.safe_load(TINY.read_text())), str(tmp_path / "work"))
+    with pytest.raises(FileNotFoundError, match=f"{checkpoint} is not a mel-diffusion checkpoint"):
+        worker.reconstructor(spec)
