@@ -170,6 +170,27 @@ def test_run_writes_a_reloadable_best_model_that_reproduces_its_validation_eer(f
     assert summary["calibration"]["scale"] > 0 and "test" in summary
 
 
+def test_validation_during_training_scores_every_clip_at_the_end_of_an_epoch(tiny_model, tiny_dataset_dir):
+    """Validation runs inside the training loop; after an epoch's last batch Accelerate's gradient state says the
+    (training) dataloader has ended, and a gather that trims to that loader's remainder kept a few validation clips
+    only (the selection then saw EER 0 at every epoch boundary). Every clip must be scored wherever the loop is."""
+    import datasets
+    import torch
+    from accelerate import Accelerator
+
+    from racl.export import default_feature_extractor
+    from racl.training.validation import validation_scores
+
+    validation = datasets.load_dataset(str(tiny_dataset_dir))["validation"]
+    accelerator = Accelerator(cpu=True)
+    loader = accelerator.prepare(torch.utils.data.DataLoader(list(range(10)), batch_size=4))  # 10 % 4: a remainder
+    counts = []
+    for _ in loader:  # scored inside the loop, as evaluate_and_keep_best is
+        counts.append(len(validation_scores(tiny_model.eval(), default_feature_extractor(), validation, 4, accelerator)["score"]))
+    assert accelerator.gradient_state.end_of_dataloader is False  # the loop has ended; the last count was taken before
+    assert counts == [len(validation)] * 3
+
+
 def _weights(path):
     from safetensors.numpy import load_file
 

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from accelerate.utils import gather_object
 
 from ..audio import decode_audio_cell
 from ..export import export_model_folder
@@ -41,7 +42,9 @@ def validation_scores(model, extractor, split, batch_size: int, accelerator=None
     else:
         with accelerator.split_between_processes(indices) as mine:
             local = score(mine)
-        by_index = dict(accelerator.gather_for_metrics(local, use_gather_object=True))
+        # gather_object, not gather_for_metrics: inside the training loop, after an epoch's last batch, the latter
+        # trims to the *training* loader's remainder and drops validation clips. Uneven shares need no trimming here.
+        by_index = dict(gather_object(local))
     order = sorted(by_index)
     return {"index": order, "score": np.array([by_index[i] for i in order]), "label": np.array(split.select(order)["label"]), "attack": split.select(order)["attack"]}
 
