@@ -21,6 +21,18 @@ class ConfigError(ValueError):
     """A config that cannot be used; the message names the file and the offending key."""
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML reads YAML 1.1, where a float needs a dot (``1e-5`` is a string); here it is a float, as in YAML 1.2,
+    in config files and overrides alike, whatever reads the value (a dataclass field or ``model.overrides``)."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789."))
+
+
+def _load(text: str):
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
+
+
 def fail(where: str, key: str, problem: str):
     raise ConfigError(f"{where}: `{key}`: {problem}")
 
@@ -46,7 +58,7 @@ def parse_overrides(pairs: list[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {pair!r} sets a key inside {part!r}, which another override sets to a value")
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = _load(raw)
     return nested
 
 
@@ -62,7 +74,7 @@ def read_yaml(path: str | os.PathLike, _seen: tuple = ()) -> tuple[dict, str]:
         raise ConfigError(f"{path}: no such config file")
     text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(text)
+        raw = _load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
     raw = {} if raw is None else raw
@@ -112,20 +124,14 @@ def check_keys(where: str, section: str, mapping, known: set[str]) -> dict:
     return mapping
 
 
-# PyYAML reads YAML 1.1, where a float needs a dot: `lr=1e-5` arrives as the string "1e-5" (`1.0e-5` as a float).
-_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
 def _coerce(where: str, key: str, value, expected):
-    """Check ``value`` against a dataclass field type; ints, and exponent notation without a dot, are accepted for floats."""
+    """Check ``value`` against a dataclass field type; ints are accepted for floats."""
     union = isinstance(expected, types.UnionType) or typing.get_origin(expected) is typing.Union
     options = typing.get_args(expected) if union else (expected,)
     for option in options:
         if option is type(None) and value is None:
             return None
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if option is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value):
             return float(value)
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value

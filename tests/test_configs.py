@@ -139,6 +139,8 @@ def test_a_float_in_exponent_notation_without_a_dot_is_read_as_a_float():
     cfg = load_train_config(ROOT / "configs" / "demo.yaml", ["training.lr_backbone=1e-5", "training.lr_head=2E+0"])
     assert cfg.training.lr_backbone == 1e-5 and isinstance(cfg.training.lr_backbone, float)
     assert cfg.training.lr_head == 2.0
+    # the same reading reaches values no dataclass field checks (model.overrides go to RACLConfig as they are)
+    assert load_train_config(ROOT / "configs" / "demo.yaml", ["model.overrides.racl_alpha=6e-1"]).model.overrides == {"racl_alpha": 0.6}
     with pytest.raises(ConfigError, match="lr_backbone.*must be float"):
         load_train_config(ROOT / "configs" / "demo.yaml", ["training.lr_backbone=1e-5x"])
 
