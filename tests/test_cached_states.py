@@ -76,7 +76,7 @@ def test_cached_states_are_the_live_states_and_are_reused_until_the_backbone_cha
     assert cache_states(train, model, extractor).cache_files != cached.cache_files  # other weights: computed anew
 
 
-def test_a_cached_run_trains_the_head_only_and_saves_a_model_scored_from_waveforms(tmp_path, tiny_dataset_dir):
+def test_a_cached_run_trains_the_head_only_and_saves_a_model_scored_from_waveforms_and_shares_its_cache(tmp_path, tiny_dataset_dir):
     from safetensors.numpy import load_file
 
     out = tmp_path / "run"
@@ -89,6 +89,11 @@ def test_a_cached_run_trains_the_head_only_and_saves_a_model_scored_from_wavefor
     moved = {k for k in first if not np.array_equal(first[k], best[k])}
     assert moved and all(not k.startswith("backbone.") for k in moved)
     assert json.loads((out / "best" / "validation_scores.json").read_text())["eer"] <= 1
+    # Another selection of the same split trains on the same cache: the whole split was cached, then selected.
+    again = run_train([*FAST, f"data.path={tiny_dataset_dir}", f"training.output_dir={tmp_path / 'fewer'}", "training.max_steps=2",
+                       "training.trainable_backbone_layers=0", "training.cache_backbone_states=true", "data.exclude_attacks=[A01]",
+                       *[f"augment.{kind}_prob=0" for kind in ("rawboost", "noise", "rir")]])
+    assert again.returncode == 0 and "backbone hidden states" not in again.stderr, again.stderr[-3000:]
 
 
 @pytest.mark.parametrize(

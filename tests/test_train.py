@@ -52,6 +52,30 @@ def test_overrides_are_typed_and_nested():
     assert load_train_config(ROOT / "configs" / "tiny.yaml", ["data.reconstructions=[world]"]).data.reconstructions == ["world"]
 
 
+def test_training_rows_keep_paradigms_and_leave_out_spoof_systems_with_their_reconstructions(tmp_path, tiny_dataset_dir):
+    from racl.training.data import load_splits, training_rows
+
+    def selected(*overrides):
+        cfg = load_train_config(ROOT / "configs" / "tiny.yaml", [f"data.path={tiny_dataset_dir}", *overrides])
+        return training_rows(load_splits(cfg)[0], cfg)
+
+    whole = selected()
+    assert len(whole) == 24 and set(whole["attack"]) == {"-", "A01", "A02"}
+    kept = selected("data.exclude_attacks=[A01]")
+    gone = {u for u, a, r in zip(whole["utt_id"], whole["attack"], whole["is_reconstructed"]) if a == "A01" and not r}
+    assert len(gone) == 3 and not gone & set(kept["source_id"])  # the clips and their reconstructions
+    assert len(kept) == len(whole) - 2 * len(gone) and set(kept["attack"]) == {"-", "A02"}
+    assert kept["utt_id"] == [u for u, s in zip(whole["utt_id"], whole["source_id"]) if s not in gone]  # order kept
+    assert set(selected("data.use_reconstructions=false")["reconstruction"]) == {"none"}
+    for overrides, message in [(["data.exclude_attacks=[A09]"], "no spoof system A09 in the train split .* \\(it has: A01, A02\\)"),
+                               (["data.reconstructions=[world]"], "no world reconstructions in the train split .* \\(it has: smooth\\)"),
+                               (["data.use_reconstructions=false", "data.exclude_attacks=[A01,A02]"], "holds one class only")]:
+        with pytest.raises(ConfigError, match=message):
+            selected(*overrides)
+    proc = run_train([f"data.path={tiny_dataset_dir}", f"training.output_dir={tmp_path / 'run'}", "data.exclude_attacks=[A09]", *FAST])
+    assert proc.returncode == 2 and "no spoof system A09" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
 def _dataset_variant(tmp_path, mutate):
     import datasets
 

@@ -30,6 +30,7 @@ class DataSection:
     sampler: str = "paired"  # paired: originals with their reconstructions, class-balanced; random: plain shuffle
     use_reconstructions: bool = True  # False: train on original clips only (ablation a)
     reconstructions: list | None = None  # keep only these paradigms' reconstructions in training (per-paradigm ablation)
+    exclude_attacks: list | None = None  # leave these spoof systems out of training: their clips and every reconstruction of them
     num_workers: int = 0
     max_train_samples: int | None = None
     max_eval_samples: int | None = None

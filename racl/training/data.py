@@ -19,7 +19,10 @@ REQUIRED_COLUMNS = ("audio", "label", "utt_id", "source_id", "is_reconstructed",
 
 
 def load_splits(cfg: TrainConfig):
-    """Load the dataset, check it can serve this config, and return (train, validation, test|None)."""
+    """Load the dataset, check it can serve this config, and return (train, validation, test|None).
+
+    ``train`` is the whole split: :func:`training_rows` selects what this config trains on, so a cache of
+    the whole split (:mod:`racl.training.cached_states`) serves every selection of it."""
     path = cfg.data.path
     try:
         dsd = load_dataset_dict(path, undecoded_audio=True)
@@ -36,18 +39,41 @@ def load_splits(cfg: TrainConfig):
         except DatasetLoadError as error:
             raise ConfigError(f"{error} (config key 'data.{key}')") from None
     train, validation, test = out
-    if not cfg.data.use_reconstructions:
-        train = train.filter(lambda r: not r, input_columns="is_reconstructed")
-    elif cfg.data.reconstructions is not None:
-        keep = {"none", *cfg.data.reconstructions}
-        train = train.filter(lambda r: r in keep, input_columns="reconstruction")
-    if cfg.data.max_train_samples:
-        train = train.select(range(min(cfg.data.max_train_samples, len(train))))
     if cfg.data.max_eval_samples:
         validation = validation.select(range(min(cfg.data.max_eval_samples, len(validation))))
-    if len(set(train["label"])) < 2:
-        raise ConfigError(f"train split of {path!r} holds one class only; RACL needs bona fide and spoof clips")
     return train, validation, test
+
+
+def training_rows(train, cfg: TrainConfig):
+    """The rows of the train split this config trains on, in the split's order: the reconstructions it keeps
+    (``data.use_reconstructions``, ``data.reconstructions``), without the spoof systems it leaves out
+    (``data.exclude_attacks``: their clips and every reconstruction of them), then ``data.max_train_samples``."""
+    data = cfg.data
+    if not data.use_reconstructions:
+        train = train.filter(lambda r: not r, input_columns="is_reconstructed")
+    elif data.reconstructions is not None:
+        unknown = sorted(set(data.reconstructions) - set(train.unique("reconstruction")))
+        if unknown:
+            raise ConfigError(f"data.reconstructions: no {', '.join(unknown)} reconstructions in the train split of {data.path!r} "
+                              f"(it has: {', '.join(sorted(set(train.unique('reconstruction')) - {'none'}))})")
+        keep = {"none", *data.reconstructions}
+        train = train.filter(lambda r: r in keep, input_columns="reconstruction")
+    if data.exclude_attacks:
+        originals = train.filter(lambda r, y: not r and y == 1, input_columns=["is_reconstructed", "label"])
+        systems = set(originals.unique("attack"))
+        unknown = sorted(set(data.exclude_attacks) - systems)
+        if unknown:
+            raise ConfigError(f"data.exclude_attacks: no spoof system {', '.join(unknown)} in the train split of {data.path!r} "
+                              f"(it has: {', '.join(sorted(systems))})")
+        excluded = set(data.exclude_attacks)
+        # source_id links a reconstruction to its original, whatever its attack column says.
+        dropped = {u for u, a in zip(originals["utt_id"], originals["attack"]) if a in excluded}
+        train = train.filter(lambda s: s not in dropped, input_columns="source_id")
+    if data.max_train_samples:
+        train = train.select(range(min(data.max_train_samples, len(train))))
+    if len(set(train["label"])) < 2:
+        raise ConfigError(f"train split of {data.path!r} holds one class only; RACL needs bona fide and spoof clips")
+    return train
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -92,4 +118,4 @@ def crop_batch(waves: list[np.ndarray], source_ids: list[int], crop: int, rng: n
     return out
 
 
-__all__ = ["REQUIRED_COLUMNS", "load_splits", "ClipDataset", "collate", "crop_batch"]
+__all__ = ["REQUIRED_COLUMNS", "load_splits", "training_rows", "ClipDataset", "collate", "crop_batch"]

@@ -28,7 +28,7 @@ from .augment import AugmentConfig, Augmenter
 from .checkpoints import TrainState, check_same_model, latest_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .cached_states import CachedStatesDataset, cache_states, crop_and_pad, crop_frames
-from .data import ClipDataset, collate, crop_batch, load_splits
+from .data import ClipDataset, collate, crop_batch, load_splits, training_rows
 from .model import build_model, param_groups
 from .sampler import PairedBatchSampler
 from .validation import evaluate_and_keep_best, validation_scores
@@ -57,7 +57,8 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
     set_seed(cfg.training.seed, device_specific=False)
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
-    train_split, val_split, test_split = load_splits(cfg)
+    whole_train, val_split, test_split = load_splits(cfg)
+    train_split = training_rows(whole_train, cfg)
     model = build_model(cfg)
     model.loss_fn.global_batch = cfg.training.contrastive_batch == "global"  # only acts with several processes
     if model.config.racl_beta > 0 and not any(train_split["is_reconstructed"]):
@@ -92,7 +93,11 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
     if cached:
         check_cacheable(cfg, model)
         with accelerator.main_process_first():  # one process writes the cache, the others then read it
-            states = cache_states(train_split, model.to(accelerator.device), extractor, cfg.training.eval_batch_size)
+            # The whole split is cached, so other selections of it reuse the cache; a size limit caches only what it keeps.
+            source = train_split if cfg.data.max_train_samples else whole_train
+            states = training_rows(cache_states(source, model.to(accelerator.device), extractor, cfg.training.eval_batch_size), cfg)
+        if states["utt_id"] != train_split["utt_id"]:  # the sampler indexes train_split's rows
+            raise RuntimeError("the cached hidden states are out of step with the training rows")
         train_items = CachedStatesDataset(states)
         state_crop = crop_frames(model, int(cfg.data.crop_seconds * SAMPLING_RATE))  # before prepare() wraps the model
     loader = torch.utils.data.DataLoader(
