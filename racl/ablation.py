@@ -31,8 +31,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
+from .config import load_yaml
 from .training.seeds import run_seeds, seed_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +49,7 @@ def dotted(mapping: dict, prefix: str = "") -> list[str]:
 
 def variant_overrides(key: str) -> list[str]:
     """What variant ``key`` changes: its file's own keys as overrides, without the recipe it extends or its output folder."""
-    raw = yaml.safe_load((VARIANT_DIR / f"{key}.yaml").read_text(encoding="utf-8"))
+    raw = load_yaml((VARIANT_DIR / f"{key}.yaml").read_text(encoding="utf-8"))
     raw.pop("extends", None)
     raw.get("training", {}).pop("output_dir", None)
     return dotted(raw)

@@ -29,7 +29,8 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789."))
 
 
-def _load(text: str):
+def load_yaml(text: str):
+    """YAML text as the project's configs read it (exponent floats included); every config reader goes through here."""
     return yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
 
 
@@ -58,7 +59,7 @@ def parse_overrides(pairs: list[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {pair!r} sets a key inside {part!r}, which another override sets to a value")
-        node[leaf] = _load(raw)
+        node[leaf] = load_yaml(raw)
     return nested
 
 
@@ -74,7 +75,7 @@ def read_yaml(path: str | os.PathLike, _seen: tuple = ()) -> tuple[dict, str]:
         raise ConfigError(f"{path}: no such config file")
     text = path.read_text(encoding="utf-8")
     try:
-        raw = _load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
     raw = {} if raw is None else raw
@@ -161,4 +162,4 @@ def build_dataclass(cls, values, where: str, prefix: str = "", choices: dict | N
     return cls(**kwargs)
 
 
-__all__ = ["ConfigError", "fail", "merge_mappings", "parse_overrides", "read_yaml", "load_mapping", "check_keys", "build_dataclass"]
+__all__ = ["ConfigError", "fail", "merge_mappings", "parse_overrides", "read_yaml", "load_yaml", "load_mapping", "check_keys", "build_dataclass"]

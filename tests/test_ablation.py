@@ -77,3 +77,12 @@ def test_ablation_data_option_replaces_the_configs_dataset_for_every_run(tmp_pat
     assert json.loads((out / "b" / "seed-0" / "train_config.json").read_text())["data"]["path"] == str(data)
     assert "pooled" in json.loads((out / "ablation.json").read_text())["b"]
     assert f"with data `{data}`" in (out / "ablation.md").read_text().splitlines()[0]
+
+
+def test_variant_files_are_read_like_every_other_config(tmp_path, monkeypatch):
+    import racl.ablation as ablation
+
+    (tmp_path / "x.yaml").write_text("extends: ../ablation.yaml\nmodel:\n  overrides: {racl_alpha: 5e-1}\ntraining: {lr_head: 1e-3, output_dir: out}\n")
+    monkeypatch.setattr(ablation, "VARIANT_DIR", tmp_path)
+    # exponent floats stay floats (not the strings "5e-1", "1e-3"); extends and output_dir are not the variant's own keys
+    assert ablation.variant_overrides("x") == ["model.overrides.racl_alpha=0.5", "training.lr_head=0.001"]

@@ -52,10 +52,11 @@ def training_rows(train, cfg: TrainConfig):
     if not data.use_reconstructions:
         train = train.filter(lambda r: not r, input_columns="is_reconstructed")
     elif data.reconstructions is not None:
-        unknown = sorted(set(data.reconstructions) - set(train.unique("reconstruction")))
+        present = set(train.unique("reconstruction")) - {"none"}
+        unknown = sorted(set(data.reconstructions) - present - {"none"})
         if unknown:
             raise ConfigError(f"data.reconstructions: no {', '.join(unknown)} reconstructions in the train split of {data.path!r} "
-                              f"(it has: {', '.join(sorted(set(train.unique('reconstruction')) - {'none'}))})")
+                              f"(it has: {', '.join(sorted(present))})")
         keep = {"none", *data.reconstructions}
         train = train.filter(lambda r: r in keep, input_columns="reconstruction")
     if data.exclude_attacks:
