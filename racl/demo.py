@@ -260,7 +260,8 @@ def stage_report(ctx) -> dict:
     stages = {name: ctx.done(name) for name in STAGES[:-1]}
     times = {name: info.get("_seconds") for name, info in stages.items()}
     results = stages["evaluate"]["results"]
-    lines += ["## Test split (unseen speakers, unseen TTS systems, unseen Griffin-Lim paradigm)", ""]
+    held_out = (read_yaml(ctx.data_config)[0].get("splits") or {}).get("test_only_paradigms") or []
+    lines += [f"## Test split (unseen speakers, unseen TTS systems, held-out paradigms: {', '.join(held_out) or 'none'})", ""]
     lines += [f"- pooled EER (TTS spoofs and reconstructions of real speech): **{100 * results['eer']:.2f} %**"]
     if results.get("unseen"):
         lines += [f"- unseen systems EER (headline): **{100 * results['unseen']['eer']:.2f} %**"]
