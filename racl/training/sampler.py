@@ -1,9 +1,13 @@
 """Batches that hold originals together with their reconstructions (docs/design.md#the-racl-objective).
 
-RACL's enhanced term needs, in one batch, original bona fide clips *and* reconstructions; the paired
-sampler keeps each original with all rows derived from it (same ``source_id``) and alternates bona
-fide and spoof groups so batches are class-balanced at the group level (the smaller class is cycled).
-Batches are a pure function of (seed, epoch): a resumed run sees exactly the same batches.
+RACL's enhanced term needs, in one batch, original bona fide clips *and* reconstructions: its anchors are the
+original bona fide clips, each with the other originals as positives, so a batch needs at least two of them. The
+paired sampler keeps each original with rows derived from it (same ``source_id``) and alternates bona fide and
+spoof groups so batches are class-balanced at the group level (the smaller class is cycled). A group contributes
+at most ``batch_size // 4`` rows (its original and reconstructions drawn anew each epoch), so every batch holds
+at least two groups of each class: with whole groups, a build with four reconstructions of each bona fide clip
+gave batches of one bona fide original and no enhanced term at all. Batches are a pure function of
+(seed, epoch): a resumed run sees exactly the same batches.
 """
 
 from __future__ import annotations
@@ -57,9 +61,15 @@ class PairedBatchSampler(Sampler[list[int]]):
 
     def _batches(self, epoch: int) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, epoch])
+        # Which rows of a too-large group to keep: a generator of its own, so that builds whose groups fit the cap
+        # keep exactly the batches they had before the cap existed.
+        pick = np.random.default_rng([self.seed, epoch, 1])
+        cap = max(2, self.batch_size // 4) if self.paired else 1
         batches, current = [], []
         for g in self._group_order(rng):
-            rows = self.groups[g][: self.batch_size]
+            rows = self.groups[g]
+            if len(rows) > cap:  # the original (first) stays; the reconstructions that go with it are drawn
+                rows = [rows[0], *sorted(int(i) for i in pick.choice(rows[1:], cap - 1, replace=False))]
             if len(current) + len(rows) > self.batch_size:
                 batches.append(current)
                 current = []
