@@ -24,9 +24,15 @@ from racl.evaluation.table import ScoreTable
 
 def calibrated_scores(eval_dir: str, model_dir: str) -> dict[str, float]:
     """utt_id -> calibrated log-odds of bona fide, from a ``racl-eval`` folder and its model's calibration."""
-    config = json.loads((Path(model_dir) / "config.json").read_text())
+    config_path, scores_path = Path(model_dir) / "config.json", Path(eval_dir) / "scores.txt"
+    for path in (config_path, scores_path):
+        if not path.is_file():
+            raise SystemExit(f"score_fusion: no {path} (a model folder and the racl-eval --out folder of its scores)")
+    config = json.loads(config_path.read_text())
+    if config.get("calibration_scale") is None or config.get("calibration_bias") is None:
+        raise SystemExit(f"score_fusion: {config_path} has no calibration (train with racl.training or run racl-eval --calibrate-on)")
     scale, bias = config["calibration_scale"], config["calibration_bias"]
-    with open(Path(eval_dir) / "scores.txt") as f:
+    with open(scores_path) as f:
         return {utt: scale * float(score) + bias for utt, score in (line.split() for line in f if line.strip())}
 
 

@@ -21,9 +21,9 @@ needs_corpus = pytest.mark.skipif(
 )
 
 
-def tiny_corpus_config(tmp_path, name="demo_corpus_wide.yaml") -> Path:
-    """A few clips of the demo's corpus config (the default one unless `name` says otherwise)."""
-    cfg, _ = read_yaml(ROOT / "configs" / name)
+def tiny_corpus_config(tmp_path) -> Path:
+    """A few clips of the demo's default corpus config."""
+    cfg, _ = read_yaml(ROOT / "configs" / "demo_corpus_wide.yaml")
     cfg["speakers"] = {"train": {"cs-big_fish": 4, "nl-small_fish": 4}, "validation": {"nl-big_fish": 3}, "test": {"cs-small_fish": 3}}
     cfg["max_seconds"] = 1.5
     cfg["diffusion"] = {"steps": 4, "batch_size": 4}

@@ -51,3 +51,15 @@ def test_a_clip_without_a_score_is_one_clear_error(tmp_path):
     b = write_run(tmp_path, "b", {r[0]: 0.0 for r in ROWS[:-1]})
     with pytest.raises(SystemExit, match="1 clips of the split have no score"):
         score_fusion.main(["--data", str(data), "--pair", *a, *b])
+
+
+def test_a_model_without_calibration_or_scores_is_one_clear_error(tmp_path):
+    data = tmp_path / "data"
+    datasets.DatasetDict({"train": split(ROWS[:1] + ROWS[6:7]), "test": split(ROWS)}).save_to_disk(str(data))
+    a = write_run(tmp_path, "a", {r[0]: 0.0 for r in ROWS})
+    b = write_run(tmp_path, "b", {r[0]: 0.0 for r in ROWS})
+    (tmp_path / "b" / "model" / "config.json").write_text("{}")
+    with pytest.raises(SystemExit, match="has no calibration"):
+        score_fusion.main(["--data", str(data), "--pair", *a, *b])
+    with pytest.raises(SystemExit, match="no .*scores.txt"):
+        score_fusion.main(["--data", str(data), "--pair", *a, str(tmp_path / "nowhere"), a[1]])

@@ -64,7 +64,7 @@ class PairedBatchSampler(Sampler[list[int]]):
         # Which rows of a too-large group to keep: a generator of its own, so that builds whose groups fit the cap
         # keep exactly the batches they had before the cap existed.
         pick = np.random.default_rng([self.seed, epoch, 1])
-        cap = max(2, self.batch_size // 4) if self.paired else 1
+        cap = max(2, self.batch_size // 4)  # unpaired groups are single rows: never capped
         batches, current = [], []
         for g in self._group_order(rng):
             rows = self.groups[g]
