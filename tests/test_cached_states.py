@@ -119,3 +119,14 @@ def test_frozen_probe_scores_the_test_split_from_the_training_configs_backbone(t
     summary = json.loads(out.read_text())
     assert 0.0 <= summary["eer"] <= 1.0 and summary["per_attack"]
     assert "logistic regression" in capsys.readouterr().out
+
+
+def test_frozen_probe_probes_a_subset_of_layers_and_names_a_missing_one(tmp_path, capsys):
+    from benchmarks.frozen_probe import main as probe
+
+    data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=3)
+    assert probe(["--config", "configs/tiny.yaml", f"data.path={data}", "--layers", "0", "2"]) == 0
+    assert "(layers 0 2)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        probe(["--config", "configs/tiny.yaml", f"data.path={data}", "--layers", "99"])
+    assert exit_info.value.code == 2 and "--layers: this backbone has hidden states 0 to" in capsys.readouterr().err
