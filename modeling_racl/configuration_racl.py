@@ -132,6 +132,10 @@ class RACLConfig(PretrainedConfig):
             frames of its middle layers; unnormalised, they dominate the head's input.
         aggregation_attention_dim (`int`, *optional*, defaults to 128):
             Hidden size of the scorer in the `"attention"` mode.
+        aggregation_layers (`list[int]`, *optional*):
+            Which of the L+1 hidden states the aggregation combines (0 = the embeddings before the first layer,
+            L = the last layer), in that order; all of them when unset. The encoder still runs every layer (the
+            checkpoint and the cached states stay whole); the others are not read.
         aasist_linear_dim (`int`, *optional*, defaults to 128):
             Size of the linear projection of the aggregated features (the spectral axis of the AASIST map).
         aasist_first_pool (`tuple[int, int]`, *optional*, defaults to `(3, 3)`):
@@ -195,6 +199,7 @@ class RACLConfig(PretrainedConfig):
         aggregation: str = "weighted",
         aggregation_layer_norm: bool = False,
         aggregation_attention_dim: int = 128,
+        aggregation_layers: list[int] | None = None,
         aasist_linear_dim: int = 128,
         aasist_first_pool: tuple[int, int] = (3, 3),
         aasist_encoder_channels: list[list[int]] | None = None,
@@ -239,6 +244,13 @@ class RACLConfig(PretrainedConfig):
             raise ValueError(f"aasist_block_pool must be >= 1, got {aasist_block_pool}")
         if aggregation not in AGGREGATION_MODES:
             raise ValueError(f"aggregation must be one of {AGGREGATION_MODES}, got {aggregation!r}")
+        if aggregation_layers is not None:
+            aggregation_layers = [int(i) for i in aggregation_layers]
+            num_states = backbone_config.num_hidden_layers + 1
+            if frontend != "backbone" or not aggregation_layers or len(set(aggregation_layers)) != len(aggregation_layers) \
+                    or not all(0 <= i < num_states for i in aggregation_layers):
+                raise ValueError(f"aggregation_layers must list distinct hidden states of the backbone (0 to {num_states - 1}) "
+                                 f"with frontend='backbone', got {aggregation_layers} with frontend={frontend!r}")
         if racl_enh_negatives not in ENH_NEGATIVES:
             raise ValueError(f"racl_enh_negatives must be one of {ENH_NEGATIVES}, got {racl_enh_negatives!r}")
         resolve_cls_weight(racl_cls_weight, racl_alpha, racl_beta)  # a bad value fails here, not at the first step
@@ -260,6 +272,7 @@ class RACLConfig(PretrainedConfig):
         self.aggregation = aggregation
         self.aggregation_layer_norm = aggregation_layer_norm
         self.aggregation_attention_dim = aggregation_attention_dim
+        self.aggregation_layers = aggregation_layers
         self.aasist_linear_dim = aasist_linear_dim
         self.aasist_first_pool = list(aasist_first_pool)
         self.aasist_encoder_channels = [list(c) for c in (aasist_encoder_channels or [[1, 32], [32, 32], [32, 64], [64, 64], [64, 64], [64, 64]])]

@@ -43,7 +43,7 @@ class RACLOutput(ModelOutput):
         hidden_states / attentions: the backbone's, when asked for.
         loss_cls / loss_std / loss_enh / loss_reg: the unweighted RACL terms, for logging.
         layer_weights: (batch, L+1) how much each backbone layer contributed (aggregation diagnostics; None
-            without an SSL backbone).
+            without an SSL backbone); one column per layer of ``config.aggregation_layers`` when it is set.
     """
 
     loss: torch.FloatTensor | None = None
@@ -164,7 +164,7 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         super().__init__(config)
         self.frontend = frontend_for(self.config)
         self.backbone = self.frontend.build()
-        num_layers = self.frontend.num_layers
+        num_layers = self.frontend.num_layers if config.aggregation_layers is None else len(config.aggregation_layers)
         self.aggregation = (
             None
             if num_layers is None
@@ -236,6 +236,8 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         if self.aggregation is None:
             return out.features, out.frame_mask, out, None
         layers = layer_states if layer_states is not None else torch.stack(out.hidden_states, dim=1)  # one pass, all layers
+        if self.config.aggregation_layers is not None:
+            layers = layers[:, self.config.aggregation_layers]
         features, layer_weights = self.aggregation(layers, out.frame_mask)
         return features, out.frame_mask, out, layer_weights
 

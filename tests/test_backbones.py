@@ -343,3 +343,32 @@ def test_aggregation_layer_norm_normalises_each_hidden_state_over_its_channels(m
     combined, _ = normed(layers, None)
     torch.testing.assert_close(combined, expected)
     assert combined.abs().max() < 4  # at most sqrt(channels - 1), the spike included
+
+
+def test_aggregation_layers_reads_only_the_listed_hidden_states_and_reloads(tmp_path):
+    model = tiny_model("whisper", aggregation_layers=[2, 0]).eval()
+    _, waves, mask = padded_batch([16000, 9000])
+    with torch.no_grad():
+        out = model.frontend.features(model.backbone, waves, mask)
+        states = torch.stack(out.hidden_states, dim=1)
+        logits = model(waves, attention_mask=mask).logits
+        # the same head on a stack holding the two listed states only, in the listed order, gives the same logits
+        alone = RACLForAudioClassification(tiny_config("whisper")).eval()
+        picked = model(layer_states=states, layer_mask=out.frame_mask)
+        assert picked.layer_weights.shape == (2, 2)
+        states[:, 1] += 5.0  # a hidden state that is not listed changes nothing
+        torch.testing.assert_close(model(layer_states=states, layer_mask=out.frame_mask).logits, logits)
+        states[:, 0] += 5.0
+        assert not torch.allclose(model(layer_states=states, layer_mask=out.frame_mask).logits, logits)
+    assert alone.aggregation.layer_logits.shape == (3,) and model.aggregation.layer_logits.shape == (2,)
+    model.save_pretrained(tmp_path)
+    again = RACLForAudioClassification.from_pretrained(tmp_path).eval()
+    assert again.config.aggregation_layers == [2, 0]
+    with torch.no_grad():
+        torch.testing.assert_close(again(waves, attention_mask=mask).logits, logits)
+
+
+@pytest.mark.parametrize("layers", [[], [0, 0], [3], [-1]])
+def test_aggregation_layers_must_name_distinct_hidden_states(layers):
+    with pytest.raises(ValueError, match=r"aggregation_layers must list distinct hidden states of the backbone \(0 to 2\)"):
+        tiny_config("whisper", aggregation_layers=layers)
