@@ -76,6 +76,35 @@ def test_cached_states_are_the_live_states_and_are_reused_until_the_backbone_cha
     assert cache_states(train, model, extractor).cache_files != cached.cache_files  # other weights: computed anew
 
 
+def test_cached_validation_windows_give_the_scorers_clip_scores(tmp_path):
+    from racl.audio import decode_audio_cell
+    from racl.export import default_feature_extractor
+    from racl.scoring import Scorer
+    from racl.training.cached_states import CachedWindows
+    from racl.training.config import load_train_config
+    from racl.training.data import load_splits
+    from racl.training.validation import validation_scores
+
+    data = make_tiny_dataset(tmp_path / "data", clips_per_speaker=3, seconds=0.9)
+    cfg = load_train_config(None, [f"data.path={data}", "model.config=configs/model/tiny.json"])
+    _, val, _ = load_splits(cfg)
+    # windows of 0.4 s every 0.3 s: each 0.9 s clip is three windows, the last one flush with the clip's end
+    model = tiny_model("whisper", score_window_seconds=0.4, score_hop_seconds=0.3).eval()
+    with torch.no_grad():
+        model.head.classifier.weight.mul_(300)  # a random head scores every clip alike: spread its scores out
+    extractor = default_feature_extractor(model.config)
+    windows = CachedWindows(val, model, extractor, batch_size=2)
+    assert len(windows.windows) == 3 * len(val) and windows.rows_of[1] == [3, 4, 5]
+    cached = validation_scores(model, extractor, val, batch_size=4, windows=windows)
+    live = validation_scores(model, extractor, val, batch_size=4)
+    assert cached["index"] == live["index"] and np.array_equal(cached["label"], live["label"])
+    np.testing.assert_allclose(cached["score"], live["score"], atol=1e-3)  # the float16 of the cache
+    # the tolerance tells windows apart: the same model scoring windows every 0.5 s is further off
+    other = Scorer(model, extractor, hop_seconds=0.5).score_waveforms([decode_audio_cell(r["audio"], r["utt_id"]) for r in val])
+    assert np.abs(np.array([r.score for r in other]) - cached["score"]).max() > 2e-3
+    assert CachedWindows(val, model, extractor).windows.cache_files == windows.windows.cache_files  # reused
+
+
 def test_a_cached_run_trains_the_head_only_and_saves_a_model_scored_from_waveforms_and_shares_its_cache(tmp_path, tiny_dataset_dir):
     from safetensors.numpy import load_file
 

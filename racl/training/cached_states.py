@@ -5,8 +5,11 @@ computed once per clip (``datasets``' ``map``, float16) and the loop trains the 
 crops of them. The map's fingerprint is the split's and the backbone's (weights, window), so a rerun, or another
 head or aggregation on the same backbone, reuses them from the datasets cache.
 
-Waveform augmentation cannot apply to fixed hidden states: a config asking for both is refused. Validation, test
-and the saved model go through the waveform as usual, so what is scored is the model users load.
+Validation during training scores the same way: each validation clip's scoring windows (cut as
+:class:`racl.scoring.Scorer` cuts them) are encoded once (:class:`CachedWindows`), and every evaluation runs the
+head alone. Waveform augmentation cannot apply to fixed hidden states: a config asking for both is refused. The
+calibration, the test split and the saved model go through the waveform as usual, so what is scored there is the
+model users load.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import hashlib
 
 import numpy as np
 import torch
-from datasets import Array3D, Features
+from datasets import Array3D, Features, Value
 
 from ..audio import decode_audio_cell
 from ..labels import SAMPLING_RATE
+from ..scoring import window_spans
 from .data import crop_batch
 
 STATES_COLUMN = "layer_states"  # (frames, L+1, hidden) float16 per clip: frames first, the one ragged dimension
@@ -34,28 +38,85 @@ def backbone_fingerprint(model) -> str:
     return digest.hexdigest()[:16]
 
 
+@torch.no_grad()
+def encode_waves(model, extractor, waves: list[np.ndarray]) -> list[np.ndarray]:
+    """Each waveform's backbone hidden states, (frames, L+1, hidden) float16, its real frames only."""
+    inputs = extractor(waves, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=True, return_tensors="pt")
+    device = next(model.parameters()).device
+    out = model.frontend.features(model.backbone, inputs["input_values"].to(device), inputs["attention_mask"].to(device))
+    layers = torch.stack(out.hidden_states, dim=2).to(torch.float16).cpu()  # (B, T, L+1, H)
+    return [layers[i, :n].numpy() for i, n in enumerate(out.frame_mask.sum(dim=1).tolist())]
+
+
+def states_feature(model) -> Array3D:
+    return Array3D(shape=(None, model.frontend.num_layers, model.frontend.feature_dim), dtype="float16")
+
+
+def cache_fingerprint(split, model, *extra) -> str:
+    return hashlib.sha256("-".join(map(str, [split._fingerprint, backbone_fingerprint(model), *extra])).encode()).hexdigest()[:16]
+
+
 def cache_states(split, model, extractor, batch_size: int = 8):
     """``split`` with each clip's backbone hidden states added as :data:`STATES_COLUMN` (the audio column dropped)."""
     model = model.eval()
-    num_layers, hidden = model.frontend.num_layers, model.frontend.feature_dim
 
-    @torch.no_grad()
     def encode(rows):
         waves = [decode_audio_cell(audio, utt) for audio, utt in zip(rows["audio"], rows["utt_id"])]
-        inputs = extractor(waves, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=True, return_tensors="pt")
-        device = next(model.parameters()).device
-        out = model.frontend.features(model.backbone, inputs["input_values"].to(device), inputs["attention_mask"].to(device))
-        layers = torch.stack(out.hidden_states, dim=2).to(torch.float16).cpu()  # (B, T, L+1, H)
-        lengths = out.frame_mask.sum(dim=1).tolist()
-        return {STATES_COLUMN: [layers[i, :n].numpy() for i, n in enumerate(lengths)]}
+        return {STATES_COLUMN: encode_waves(model, extractor, waves)}
 
-    features = Features({**{k: v for k, v in split.features.items() if k != "audio"},
-                         STATES_COLUMN: Array3D(shape=(None, num_layers, hidden), dtype="float16")})
+    features = Features({**{k: v for k, v in split.features.items() if k != "audio"}, STATES_COLUMN: states_feature(model)})
     return split.map(
         encode, batched=True, batch_size=batch_size, remove_columns=["audio"], features=features,
-        new_fingerprint=hashlib.sha256(f"{split._fingerprint}-{backbone_fingerprint(model)}".encode()).hexdigest()[:16],
-        desc="backbone hidden states",
+        new_fingerprint=cache_fingerprint(split, model), desc="backbone hidden states",
     )
+
+
+class CachedWindows:
+    """A split's scoring windows as backbone hidden states, so that a frozen backbone's validation runs the head only.
+
+    Each clip is cut into the windows :class:`racl.scoring.Scorer` scores (the model's ``score_window_seconds`` and
+    ``score_hop_seconds``), each window is encoded alone as the scorer encodes it, and a clip's score is the mean of
+    its windows' scores, as the scorer's is: the same scores as from the waveforms, up to the float16 of the cache.
+    """
+
+    def __init__(self, split, model, extractor, batch_size: int = 8):
+        model = model.eval()
+        window = int(SAMPLING_RATE * model.config.score_window_seconds)
+        hop = int(SAMPLING_RATE * model.config.score_hop_seconds)
+
+        def encode(rows, indices):
+            clips, windows = [], []
+            for index, audio, utt in zip(indices, rows["audio"], rows["utt_id"]):
+                wave = decode_audio_cell(audio, utt)
+                for start, end in window_spans(len(wave), window, hop):
+                    clips.append(index)
+                    windows.append(wave[start:end])
+            return {"clip": clips, STATES_COLUMN: encode_waves(model, extractor, windows)}
+
+        features = Features({"clip": Value("int64"), STATES_COLUMN: states_feature(model)})
+        self.windows = split.map(
+            encode, batched=True, batch_size=batch_size, with_indices=True, remove_columns=split.column_names, features=features,
+            new_fingerprint=cache_fingerprint(split, model, "windows", window, hop), desc="validation windows' hidden states",
+        ).with_format("numpy")
+        clip_of = np.asarray(self.windows["clip"])
+        self.rows_of = {int(c): np.flatnonzero(clip_of == c).tolist() for c in np.unique(clip_of)}
+
+    @torch.no_grad()
+    def scores(self, model, clips: list[int], batch_size: int) -> list[float]:
+        """The scores of the split's clips ``clips`` (indices): the mean of each clip's window scores."""
+        rows = [r for c in clips for r in self.rows_of[c]]
+        device = next(model.parameters()).device
+        window_scores = []
+        for i in range(0, len(rows), batch_size):
+            states, mask = pad_states([torch.from_numpy(self.windows[r][STATES_COLUMN].astype(np.float32)) for r in rows[i : i + batch_size]])
+            logits = model(layer_states=states.to(device), layer_mask=mask.to(device)).logits
+            window_scores.extend(model.scores_from_logits(logits).float().cpu().tolist())
+        out, at = [], 0
+        for c in clips:
+            n = len(self.rows_of[c])
+            out.append(float(np.mean(window_scores[at : at + n])))
+            at += n
+        return out
 
 
 class CachedStatesDataset(torch.utils.data.Dataset):
@@ -75,10 +136,14 @@ class CachedStatesDataset(torch.utils.data.Dataset):
 def crop_and_pad(states: list[np.ndarray], source_ids: list[int], crop: int, rng: np.random.Generator):
     """Random crops of ``crop`` frames, as :func:`.data.crop_batch` crops waveforms (an original and its
     reconstructions share the offset), padded into ``layer_states`` (B, L+1, T, H) float32 and ``layer_mask`` (B, T)."""
-    cropped = [torch.from_numpy(np.asarray(c, dtype=np.float32)) for c in crop_batch(states, source_ids, crop, rng)]
-    layer_states = torch.zeros(len(cropped), max(len(c) for c in cropped), *cropped[0].shape[1:])
+    return pad_states([torch.from_numpy(np.asarray(c, dtype=np.float32)) for c in crop_batch(states, source_ids, crop, rng)])
+
+
+def pad_states(clips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frames, L+1, H) clips → ``layer_states`` (B, L+1, T, H) zero-padded and ``layer_mask`` (B, T)."""
+    layer_states = torch.zeros(len(clips), max(len(c) for c in clips), *clips[0].shape[1:])
     layer_mask = torch.zeros(layer_states.shape[:2], dtype=torch.bool)
-    for i, clip in enumerate(cropped):
+    for i, clip in enumerate(clips):
         layer_states[i, : len(clip)], layer_mask[i, : len(clip)] = clip, True
     return layer_states.transpose(1, 2), layer_mask
 
@@ -88,4 +153,4 @@ def crop_frames(model, crop_samples: int) -> int:
     return int(model.frame_mask(crop_samples, torch.ones(1, crop_samples, dtype=torch.long)).sum())
 
 
-__all__ = ["STATES_COLUMN", "backbone_fingerprint", "cache_states", "CachedStatesDataset", "crop_and_pad", "crop_frames"]
+__all__ = ["STATES_COLUMN", "backbone_fingerprint", "cache_states", "CachedStatesDataset", "CachedWindows", "crop_and_pad", "crop_frames", "pad_states"]

@@ -27,7 +27,7 @@ from ..labels import NO_ATTACK, SAMPLING_RATE
 from .augment import AugmentConfig, Augmenter
 from .checkpoints import TrainState, check_same_model, latest_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
-from .cached_states import CachedStatesDataset, cache_states, crop_and_pad, crop_frames
+from .cached_states import CachedStatesDataset, CachedWindows, cache_states, crop_and_pad, crop_frames
 from .data import ClipDataset, collate, crop_batch, load_splits, training_rows
 from .model import build_model, param_groups
 from .sampler import PairedBatchSampler
@@ -90,12 +90,14 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
         seed=cfg.training.seed, paired=cfg.data.sampler == "paired",
     )
     cached = cfg.training.cache_backbone_states
+    val_windows = None
     if cached:
         check_cacheable(cfg, model)
         with accelerator.main_process_first():  # one process writes the cache, the others then read it
             # The whole split is cached, so other selections of it reuse the cache; a size limit caches only what it keeps.
             source = train_split if cfg.data.max_train_samples else whole_train
             states = training_rows(cache_states(source, model.to(accelerator.device), extractor, cfg.training.eval_batch_size), cfg)
+            val_windows = CachedWindows(val_split, model, extractor, cfg.training.eval_batch_size)
         if states["utt_id"] != train_split["utt_id"]:  # the sampler indexes train_split's rows
             raise RuntimeError("the cached hidden states are out of step with the training rows")
         train_items = CachedStatesDataset(states)
@@ -166,7 +168,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
             if state.step % cfg.training.log_every_steps == 0 or state.step == cfg.training.max_steps:
                 log_terms(accelerator, out, scheduler, state.step, bar)
             if state.step % cfg.training.eval_every_steps == 0 or state.step == cfg.training.max_steps:
-                evaluate_and_keep_best(accelerator, model, extractor, val_split, cfg, state, train_attacks)
+                evaluate_and_keep_best(accelerator, model, extractor, val_split, cfg, state, train_attacks, val_windows)
                 model.train()
             if state.step % cfg.training.save_every_steps == 0 or state.step == cfg.training.max_steps:
                 save_checkpoint(accelerator, out_dir, state.step, cfg.training.checkpoints_total_limit)

@@ -22,15 +22,21 @@ logger = logging.getLogger(__name__)
 CLIPS_PER_STEP = 16  # clips decoded and scored together
 
 
-def validation_scores(model, extractor, split, batch_size: int, accelerator=None) -> dict:
-    """Full-length scores of a split; with an accelerator the work is divided between processes and gathered."""
-    scorer = Scorer(accelerator.unwrap_model(model) if accelerator else model, extractor, batch_size=batch_size)
+def validation_scores(model, extractor, split, batch_size: int, accelerator=None, windows=None) -> dict:
+    """Full-length scores of a split; with an accelerator the work is divided between processes and gathered.
+    ``windows`` (:class:`racl.training.cached_states.CachedWindows` of ``split``): a frozen backbone's hidden states
+    of the split, so that only the head runs."""
+    model = accelerator.unwrap_model(model) if accelerator else model
+    scorer = Scorer(model, extractor, batch_size=batch_size)
     indices = list(range(len(split)))
 
     def score(mine):
         local = []
         for start in range(0, len(mine), CLIPS_PER_STEP):
             chunk = mine[start : start + CLIPS_PER_STEP]
+            if windows is not None:
+                local.extend(zip(chunk, windows.scores(model, chunk, batch_size)))
+                continue
             rows = split.select(chunk)
             waves = [decode_audio_cell(audio, utt) for audio, utt in zip(rows["audio"], rows["utt_id"])]
             results = scorer.score_waveforms(waves, rows["utt_id"])
@@ -60,10 +66,11 @@ def selection_value(scores: dict, metric: str, train_attacks: set[str]) -> dict:
     return result
 
 
-def evaluate_and_keep_best(accelerator, model, extractor, val_split, cfg, state, train_attacks):
-    """Score validation, log it, and export the model to ``<output_dir>/best`` when it is the best so far."""
+def evaluate_and_keep_best(accelerator, model, extractor, val_split, cfg, state, train_attacks, windows=None):
+    """Score validation (from ``windows``, its cached hidden states, when given), log it, and export the model to
+    ``<output_dir>/best`` when it is the best so far."""
     model.eval()
-    scores = validation_scores(model, extractor, val_split, cfg.training.eval_batch_size, accelerator)
+    scores = validation_scores(model, extractor, val_split, cfg.training.eval_batch_size, accelerator, windows)
     result = selection_value(scores, cfg.training.selection_metric, train_attacks)
     accelerator.log({f"validation/{k}": v for k, v in result.items()}, step=state.step)
     metric = result[cfg.training.selection_metric]
