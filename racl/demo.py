@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import shutil
@@ -194,7 +195,7 @@ def stage_diffusion(ctx) -> dict:
     with open(corpus_dir / "metadata.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["label"] == "bonafide" and r["speaker"] in train_speakers]
     waves = [load_audio(corpus_dir / r["path"]) for r in rows]
-    data_cfg, _ = read_yaml(ctx.data_config)
+    data_cfg, _ = ctx.data
     if (data_cfg.get("postprocess") or {}).get("before_reconstruction"):
         # Learn the clips it will reconstruct: each in the room the build gives it (same seed, same rooms).
         from datasets_scripts.postprocess import prepare_source, source_room_seed
@@ -212,7 +213,7 @@ def resolved_data_config(ctx) -> Path:
     """The build config as this run uses it, standing alone: its ``extends:`` merged in and the
     ``${RACL_DEMO_*}`` names of this run's corpus and denoiser filled in."""
     env = {"RACL_DEMO_CORPUS": str(ctx.out / "corpus" / "metadata.csv"), "RACL_DEMO_DIFFUSION": ctx.done("diffusion")["checkpoint"]}
-    _, text = read_yaml(ctx.data_config)
+    _, text = ctx.data
     for key, value in env.items():
         text = text.replace("${" + key + "}", value)
     resolved = ctx.out / "data_config.yaml"
@@ -260,7 +261,7 @@ def stage_report(ctx) -> dict:
     stages = {name: ctx.done(name) for name in STAGES[:-1]}
     times = {name: info.get("_seconds") for name, info in stages.items()}
     results = stages["evaluate"]["results"]
-    held_out = (read_yaml(ctx.data_config)[0].get("splits") or {}).get("test_only_paradigms") or []
+    held_out = (ctx.data[0].get("splits") or {}).get("test_only_paradigms") or []
     lines += [f"## Test split (unseen speakers, unseen TTS systems, held-out paradigms: {', '.join(held_out) or 'none'})", ""]
     lines += [f"- pooled EER (TTS spoofs and reconstructions of real speech): **{100 * results['eer']:.2f} %**"]
     if results.get("unseen"):
@@ -298,6 +299,11 @@ class Context:
         self.data_config = ROOT / args.data_config
         self.train_config = ROOT / args.train_config
         self.stage_dir = self.out / "stages"
+
+    @functools.cached_property
+    def data(self) -> tuple[dict, str]:
+        """The build config (its ``extends:`` merged) and its text, read once, after check_configs validated it."""
+        return read_yaml(self.data_config)
 
     def done(self, stage: str) -> dict | None:
         path = self.stage_dir / f"{stage}.json"
