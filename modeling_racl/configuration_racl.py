@@ -101,6 +101,12 @@ class RACLConfig(PretrainedConfig):
             Window (and FFT) length in samples of the short-time Fourier transform.
         filterbank_hop (`int`, *optional*, defaults to 160):
             Hop in samples between frames (160 = 10 ms at 16 kHz).
+        spectral_branch (`bool`, *optional*, defaults to `False`):
+            With `frontend="backbone"`: beside the encoder's aggregated layers, the head also reads the filterbank
+            map of the waveform (the `filterbank_*` keys), averaged to the encoder's frame rate and normalised per
+            frame. A pretrained speech encoder is trained to hear past the traces a vocoder leaves in the spectrum;
+            the branch shows them to the head directly. The encoder's frame hop must be a multiple of
+            `filterbank_hop`.
         backbone_config (`dict` or `PretrainedConfig`, *optional*):
             Architecture of the `"backbone"` front-end's encoder: a transformers config of one of `BACKBONE_TYPES`
             (`Wav2Vec2Config`, `WavLMConfig`, `HubertConfig`, `Data2VecAudioConfig`, `WhisperConfig`, of which
@@ -193,6 +199,7 @@ class RACLConfig(PretrainedConfig):
         filterbank_scale: str = "mel",
         filterbank_n_fft: int = 512,
         filterbank_hop: int = 160,
+        spectral_branch: bool = False,
         backbone_config: dict | PretrainedConfig | None = None,
         backbone_name_or_path: str | None = XLSR_300M,
         whisper_window_seconds: float = 4.0,
@@ -244,6 +251,8 @@ class RACLConfig(PretrainedConfig):
             raise ValueError(f"aasist_block_pool must be >= 1, got {aasist_block_pool}")
         if aggregation not in AGGREGATION_MODES:
             raise ValueError(f"aggregation must be one of {AGGREGATION_MODES}, got {aggregation!r}")
+        if spectral_branch and frontend != "backbone":
+            raise ValueError(f"spectral_branch goes beside a pretrained encoder (frontend='backbone'), not frontend={frontend!r}")
         if aggregation_layers is not None:
             aggregation_layers = [int(i) for i in aggregation_layers]
             num_states = backbone_config.num_hidden_layers + 1
@@ -266,6 +275,7 @@ class RACLConfig(PretrainedConfig):
         self.filterbank_scale = filterbank_scale
         self.filterbank_n_fft = filterbank_n_fft
         self.filterbank_hop = filterbank_hop
+        self.spectral_branch = spectral_branch
         self.backbone_config = backbone_config
         self.backbone_name_or_path = backbone_name_or_path
         self.whisper_window_seconds = whisper_window_seconds
@@ -320,10 +330,11 @@ class RACLConfig(PretrainedConfig):
     @property
     def min_input_samples(self) -> int:
         """Shortest input the front-end accepts (400 samples for XLS-R's convolutions; one filter for sinc; one
-        window for the filterbank; one STFT window for Whisper)."""
+        window for the filterbank, also beside an encoder; one STFT window for Whisper)."""
         from .frontends_racl import frontend_for  # the front-ends know their own input; they import this file
 
-        return frontend_for(self).min_input_samples
+        encoder = frontend_for(self).min_input_samples
+        return max(encoder, self.filterbank_n_fft) if self.spectral_branch else encoder
 
     @property
     def whisper_window_samples(self) -> int:

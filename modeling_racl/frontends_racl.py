@@ -14,13 +14,14 @@ spec says how to run it, which frames are real, the shortest input it takes and 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from transformers import Data2VecAudioModel, HubertModel, Wav2Vec2Model, WavLMModel
 
-from .configuration_racl import WHISPER_N_FFT, RACLConfig
+from .configuration_racl import WHISPER_HOP_LENGTH, WHISPER_N_FFT, RACLConfig
 from .signal_racl import FilterbankFrontend, SincFrontend
 from .whisper_racl import WhisperEncoderFrontend
 
@@ -150,6 +151,11 @@ class _EncoderSpec(FrontendSpec):
     def feature_dim(self) -> int:
         return self.config.backbone_config.hidden_size
 
+    @property
+    def frame_hop(self) -> int:
+        """Samples between two of the encoder's frames (320 = 20 ms for the wav2vec2 family and Whisper)."""
+        raise NotImplementedError
+
     def top_layers(self, module: nn.Module, count: int) -> list[nn.Module]:
         """The last ``count`` transformer layers and the modules that run after them (the final layer norm of
         Whisper and of pre-norm wav2vec2 models such as XLS-R): what stays trainable when the rest is frozen."""
@@ -192,6 +198,10 @@ class SpeechEncoderSpec(_EncoderSpec):
 
     def build(self) -> nn.Module:
         return SPEECH_ENCODERS[self.config.backbone_config.model_type](self.config.backbone_config)
+
+    @property
+    def frame_hop(self) -> int:
+        return math.prod(self.config.backbone_config.conv_stride)
 
     def features(self, module, input_values, attention_mask, output_attentions=False) -> FrontendOutput:
         num_frames = input_values.shape[1]  # the feature encoder's frame count, in integer arithmetic: also traceable
@@ -244,6 +254,10 @@ class WhisperSpec(_EncoderSpec):
     def details(self) -> str:
         c = self.config
         return f" on {c.backbone_config.num_mel_bins}-bin log-mel, {c.whisper_window_seconds:g} s windows"
+
+    @property
+    def frame_hop(self) -> int:
+        return 2 * WHISPER_HOP_LENGTH  # the mel hop, then the stride-2 convolution
 
     def build(self) -> nn.Module:
         return WhisperEncoderFrontend(self.config.backbone_config, self.config.whisper_window_samples)

@@ -107,6 +107,41 @@ class LayerAggregation(nn.Module):
         return combined, masked_mean(frame_weights, mask, dim=2)
 
 # --------------------------------------------------------------------------------------------------
+# The spectral branch beside a pretrained encoder
+# --------------------------------------------------------------------------------------------------
+
+
+class SpectralBranch(nn.Module):
+    """The filterbank map of the waveform at the encoder's frame rate, for the head to read beside the encoder.
+
+    ``frames`` is what a frozen encoder's cache stores next to its hidden states (racl.training.cached_states);
+    ``forward`` normalises it per frame (the log energies sit far from the unit scale of layer-normed states).
+    """
+
+    def __init__(self, config: RACLConfig, frame_hop: int):
+        super().__init__()
+        if frame_hop % config.filterbank_hop:
+            raise ValueError(f"spectral_branch: the encoder's frame hop ({frame_hop} samples) must be a multiple of filterbank_hop ({config.filterbank_hop})")
+        self.ratio = frame_hop // config.filterbank_hop
+        self.filterbank = FilterbankFrontend(config.filterbank_scale, config.filterbank_n_fft, config.filterbank_hop, config.filterbank_bins)
+
+    def frames(self, waveform: torch.Tensor, attention_mask: torch.Tensor | None, num_frames: int) -> torch.Tensor:
+        """(B, S) → (B, num_frames, bins): each encoder frame the mean of ``ratio`` filterbank frames. Filterbank
+        frames past a clip's end are zeroed first, so a clip gets the same frames alone as in a padded batch."""
+        energies = self.filterbank(waveform)
+        mask = self.filterbank.frame_mask(energies.shape[1], attention_mask)
+        if mask is not None:
+            energies = energies * mask.unsqueeze(-1).to(energies.dtype)
+        energies = F.pad(energies, (0, 0, 0, (-energies.shape[1]) % self.ratio))
+        pooled = energies.reshape(energies.shape[0], -1, self.ratio, energies.shape[-1]).mean(dim=2)
+        # Non-centred filterbank frames end about one encoder frame short of the encoder's: the tail is zeros.
+        return F.pad(pooled[:, :num_frames], (0, 0, 0, max(0, num_frames - pooled.shape[1])))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(frames, frames.shape[-1:])
+
+
+# --------------------------------------------------------------------------------------------------
 # Pretrained-model classes
 # --------------------------------------------------------------------------------------------------
 
@@ -171,7 +206,9 @@ class RACLForAudioClassification(RACLPreTrainedModel):
             else LayerAggregation(config.aggregation, num_layers, self.frontend.feature_dim, config.aggregation_attention_dim,
                              config.aggregation_layer_norm)
         )
-        self.head = AASISTHead(config, self.frontend.feature_dim)
+        self.spectral = SpectralBranch(config, self.frontend.frame_hop) if config.spectral_branch else None
+        spectral_bins = config.filterbank_bins if config.spectral_branch else 0
+        self.head = AASISTHead(config, self.frontend.feature_dim + spectral_bins)
         self.loss_fn = RACLLoss(config)
         self.post_init()
 
@@ -222,11 +259,12 @@ class RACLForAudioClassification(RACLPreTrainedModel):
     def frame_mask(self, num_frames: int, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
         return self.frontend.frame_mask(self.backbone, num_frames, attention_mask)
 
-    def features(self, input_values, attention_mask, output_attentions=False, layer_states=None, layer_mask=None):
+    def features(self, input_values, attention_mask, output_attentions=False, layer_states=None, layer_mask=None, spectral_states=None):
         """Front-end pass → (features (B, T, H), frame mask, the front-end's output, layer weights or None).
 
         ``layer_states`` (B, L+1, T, H) with ``layer_mask`` (B, T) are the front-end's hidden states computed
-        before (a frozen backbone's, cached once for a whole training run): the front-end is skipped."""
+        before (a frozen backbone's, cached once for a whole training run): the front-end is skipped; with the
+        spectral branch, ``spectral_states`` (B, T, bins) are its frames, computed with them."""
         if layer_states is not None:
             if self.aggregation is None:
                 raise ValueError(f"frontend={self.config.frontend!r} has no backbone layers to take as layer_states")
@@ -239,6 +277,12 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         if self.config.aggregation_layers is not None:
             layers = layers[:, self.config.aggregation_layers]
         features, layer_weights = self.aggregation(layers, out.frame_mask)
+        if self.spectral is not None:
+            if spectral_states is None:
+                if input_values is None:
+                    raise ValueError("spectral_branch: give spectral_states with layer_states (or the waveforms)")
+                spectral_states = self.spectral.frames(input_values, attention_mask, features.shape[1])
+            features = torch.cat([features, self.spectral(spectral_states.to(features.dtype))], dim=-1)
         return features, out.frame_mask, out, layer_weights
 
     def forward(
@@ -250,6 +294,7 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         source_ids: torch.Tensor | None = None,
         layer_states: torch.Tensor | None = None,
         layer_mask: torch.Tensor | None = None,
+        spectral_states: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
@@ -266,11 +311,14 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         layer_states (`torch.FloatTensor` of shape `(batch, L+1, frames, hidden)`): instead of `input_values`, the
             backbone's hidden states of the waveforms, computed before (a frozen backbone's, cached for training).
         layer_mask (`torch.BoolTensor` of shape `(batch, frames)`): the real frames of `layer_states`.
+        spectral_states (`torch.FloatTensor` of shape `(batch, frames, filterbank_bins)`): with `layer_states` and
+            `config.spectral_branch`, the branch's frames of the waveforms (`model.spectral.frames`).
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if (input_values is None) == (layer_states is None):
             raise ValueError("give either input_values (waveforms) or layer_states (precomputed backbone hidden states)")
-        features, frame_mask, frontend_out, layer_weights = self.features(input_values, attention_mask, output_attentions, layer_states, layer_mask)
+        features, frame_mask, frontend_out, layer_weights = self.features(
+            input_values, attention_mask, output_attentions, layer_states, layer_mask, spectral_states)
         embeddings, logits = self.head(features, frame_mask)
 
         losses = None
@@ -313,4 +361,4 @@ class RACLForAudioClassification(RACLPreTrainedModel):
 RACLConfig.register_for_auto_class()
 RACLForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
 
-__all__ = ["RACLOutput", "RACLPreTrainedModel", "RACLForAudioClassification", "LayerAggregation", "AASISTHead", "SincFrontend", "FilterbankFrontend", "WhisperEncoderFrontend"]
+__all__ = ["RACLOutput", "RACLPreTrainedModel", "RACLForAudioClassification", "LayerAggregation", "SpectralBranch", "AASISTHead", "SincFrontend", "FilterbankFrontend", "WhisperEncoderFrontend"]

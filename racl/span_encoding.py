@@ -47,15 +47,20 @@ def span_scores(model, extractor, autocast, segment: np.ndarray, offset: int, sp
         out = model.frontend.features(model.backbone, values.to(device), None)
         layers = torch.stack(out.hidden_states, dim=1)[0]  # (L+1, T, H)
         total = layers.shape[1]
-        slices = []
+        branch = getattr(model, "spectral", None)  # its frames are sliced as the hidden states are
+        spectral = None if branch is None else branch.frames(values.to(device), None, total)[0]  # (T, bins)
+        bounds = []
         for s, e in spans:
             start = -(-(s - first) // stride)  # the first frame that starts inside the window
-            slices.append(layers[:, start : min(start + conv_frames(config, e - s), total)])
-        length = max(x.shape[1] for x in slices)
-        states = layers.new_zeros(len(slices), layers.shape[0], length, layers.shape[2])
-        mask = torch.zeros(len(slices), length, dtype=torch.bool, device=device)
-        for i, x in enumerate(slices):
-            states[i, :, : x.shape[1]] = x
-            mask[i, : x.shape[1]] = True
-        logits = model(layer_states=states, layer_mask=mask).logits
+            bounds.append((start, min(start + conv_frames(config, e - s), total)))
+        length = max(e - s for s, e in bounds)
+        states = layers.new_zeros(len(bounds), layers.shape[0], length, layers.shape[2])
+        mask = torch.zeros(len(bounds), length, dtype=torch.bool, device=device)
+        frames = None if spectral is None else spectral.new_zeros(len(bounds), length, spectral.shape[-1])
+        for i, (s, e) in enumerate(bounds):
+            states[i, :, : e - s] = layers[:, s:e]
+            mask[i, : e - s] = True
+            if frames is not None:
+                frames[i, : e - s] = spectral[s:e]
+        logits = model(layer_states=states, layer_mask=mask, **({} if frames is None else {"spectral_states": frames})).logits
     return model.scores_from_logits(logits.float()).cpu().numpy()

@@ -372,3 +372,40 @@ def test_aggregation_layers_reads_only_the_listed_hidden_states_and_reloads(tmp_
 def test_aggregation_layers_must_name_distinct_hidden_states(layers):
     with pytest.raises(ValueError, match=r"aggregation_layers must list distinct hidden states of the backbone \(0 to 2\)"):
         tiny_config("whisper", aggregation_layers=layers)
+
+
+@pytest.mark.parametrize("model_type", ["whisper", "wav2vec2"])
+def test_spectral_branch_beside_the_encoder_is_padding_invariant_trains_and_reloads(model_type, tmp_path):
+    model = tiny_model(model_type, spectral_branch=True, filterbank_bins=12).eval()
+    assert model.config.min_input_samples == 512  # one filterbank window, longer than the encoder needs
+    waves, x, mask = padded_batch([SR, int(1.3 * SR) + 77, int(0.5 * SR) + 5])
+    with torch.no_grad():
+        batched = model(x, attention_mask=mask).logits
+        alone = torch.cat([model(w[None]).logits for w in waves])
+        # the branch's frames computed beforehand (as a cache stores them) give the same logits
+        out = model.frontend.features(model.backbone, x, mask)
+        frames = model.spectral.frames(x, mask, out.hidden_states[0].shape[1])
+        cached = model(layer_states=torch.stack(out.hidden_states, dim=1), layer_mask=out.frame_mask, spectral_states=frames).logits
+        with pytest.raises(ValueError, match="give spectral_states with layer_states"):
+            model(layer_states=torch.stack(out.hidden_states, dim=1), layer_mask=out.frame_mask)
+    torch.testing.assert_close(batched, alone, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(cached, batched)
+    assert frames.shape[-1] == 12 and model.head.projection.in_features == model.frontend.feature_dim + 12
+    # the head reads the branch: other spectra, other logits
+    with torch.no_grad():
+        assert not torch.allclose(model(layer_states=torch.stack(out.hidden_states, dim=1), layer_mask=out.frame_mask, spectral_states=frames.flip(-1)).logits, batched)
+    model.train()
+    loss = model(x, attention_mask=mask, labels=torch.tensor([0, 1, 1]), is_reconstructed=torch.tensor([False, False, True])).loss
+    loss.backward()
+    assert model.head.projection.weight.grad[:, -12:].abs().sum() > 0
+    model.eval().save_pretrained(tmp_path)  # the training pass moved the batch-norm statistics: compare anew
+    again = RACLForAudioClassification.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(x, attention_mask=mask).logits, model(x, attention_mask=mask).logits)
+
+
+def test_spectral_branch_needs_an_encoder_and_a_dividing_hop():
+    with pytest.raises(ValueError, match="spectral_branch goes beside a pretrained encoder"):
+        RACLConfig(frontend="filterbank", spectral_branch=True)
+    with pytest.raises(ValueError, match=r"frame hop \(320 samples\) must be a multiple of filterbank_hop \(150\)"):
+        tiny_model("whisper", spectral_branch=True, filterbank_hop=150)

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from conftest import ROOT, speech_like
 
@@ -151,3 +152,20 @@ def test_span_encoding_needs_a_wav2vec2_family_encoder(tmp_path):
     folder = export_model_folder(RACLForAudioClassification(RACLConfig.from_json_file(str(ROOT / "configs/model/tiny_filterbank.json"))), tmp_path / "fb")
     with pytest.raises(ValueError, match="wav2vec2-family"):
         Scorer.from_pretrained(str(folder), device="cpu", span_windows=8)
+
+
+def test_span_encoding_slices_the_spectral_branch_with_the_hidden_states(tmp_path):
+    from modeling_racl import RACLConfig, RACLForAudioClassification
+    from racl.export import export_model_folder
+    from racl.span_encoding import span_scores
+
+    config = RACLConfig.from_json_file(str(ROOT / "configs/model/tiny.json"))
+    config.spectral_branch = True
+    torch.manual_seed(0)
+    folder = export_model_folder(RACLForAudioClassification(config), tmp_path / "spectral")
+    scorer = Scorer.from_pretrained(str(folder), device="cpu", window_seconds=2.0, hop_seconds=1.0)
+    wave = speech_like(2.0, 6)
+    one = span_scores(scorer.model, scorer.extractor, scorer.runner.autocast, wave, 0, [(0, len(wave))])
+    np.testing.assert_allclose(one, scorer.score_windows([wave]), atol=1e-5)
+    spans = Scorer.from_pretrained(str(folder), device="cpu", window_seconds=2.0, hop_seconds=1.0, span_windows=4)
+    assert np.isfinite([w.score for w in spans.score_waveform(speech_like(8.0, 3)).windows]).all()

@@ -14,11 +14,12 @@ model users load.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 
 import numpy as np
 import torch
-from datasets import Array3D, Features, Value
+from datasets import Array2D, Array3D, Features, Value
 
 from ..audio import decode_audio_cell
 from ..labels import SAMPLING_RATE
@@ -26,6 +27,7 @@ from ..scoring import window_spans
 from .data import crop_batch
 
 STATES_COLUMN = "layer_states"  # (frames, L+1, hidden) float16 per clip: frames first, the one ragged dimension
+SPECTRAL_COLUMN = "spectral_states"  # (frames, bins) float16: the spectral branch's frames, when the model has one
 
 
 def backbone_fingerprint(model) -> str:
@@ -38,21 +40,37 @@ def backbone_fingerprint(model) -> str:
     return digest.hexdigest()[:16]
 
 
+def spectral_branch(model):
+    return getattr(model, "spectral", None)  # a model folder saved before the branch existed has none
+
+
 @torch.no_grad()
-def encode_waves(model, extractor, waves: list[np.ndarray]) -> list[np.ndarray]:
-    """Each waveform's backbone hidden states, (frames, L+1, hidden) float16, its real frames only."""
+def encode_waves(model, extractor, waves: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Each waveform's backbone hidden states, (frames, L+1, hidden) float16, its real frames only; with the
+    spectral branch, its frames (frames, bins) too."""
     inputs = extractor(waves, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=True, return_tensors="pt")
     device = next(model.parameters()).device
-    out = model.frontend.features(model.backbone, inputs["input_values"].to(device), inputs["attention_mask"].to(device))
-    layers = torch.stack(out.hidden_states, dim=2).to(torch.float16).cpu()  # (B, T, L+1, H)
-    return [layers[i, :n].numpy() for i, n in enumerate(out.frame_mask.sum(dim=1).tolist())]
+    values, mask = inputs["input_values"].to(device), inputs["attention_mask"].to(device)
+    out = model.frontend.features(model.backbone, values, mask)
+    lengths = out.frame_mask.sum(dim=1).tolist()
+    columns = {STATES_COLUMN: torch.stack(out.hidden_states, dim=2)}  # (B, T, L+1, H)
+    if spectral_branch(model) is not None:
+        columns[SPECTRAL_COLUMN] = model.spectral.frames(values, mask, out.hidden_states[0].shape[1])
+    return {name: [c[i, :n].numpy() for i, n in enumerate(lengths)] for name, c in ((k, v.to(torch.float16).cpu()) for k, v in columns.items())}
 
 
-def states_feature(model) -> Array3D:
-    return Array3D(shape=(None, model.frontend.num_layers, model.frontend.feature_dim), dtype="float16")
+def states_features(model) -> dict:
+    """The cache's columns for ``model``: its hidden states, and its spectral branch's frames when it has one."""
+    features = {STATES_COLUMN: Array3D(shape=(None, model.frontend.num_layers, model.frontend.feature_dim), dtype="float16")}
+    if spectral_branch(model) is not None:
+        features[SPECTRAL_COLUMN] = Array2D(shape=(None, model.config.filterbank_bins), dtype="float16")
+    return features
 
 
 def cache_fingerprint(split, model, *extra) -> str:
+    if spectral_branch(model) is not None:  # the branch's frames are stored too
+        c = model.config
+        extra = (*extra, "spectral", c.filterbank_scale, c.filterbank_n_fft, c.filterbank_hop, c.filterbank_bins)
     return hashlib.sha256("-".join(map(str, [split._fingerprint, backbone_fingerprint(model), *extra])).encode()).hexdigest()[:16]
 
 
@@ -62,9 +80,9 @@ def cache_states(split, model, extractor, batch_size: int = 8):
 
     def encode(rows):
         waves = [decode_audio_cell(audio, utt) for audio, utt in zip(rows["audio"], rows["utt_id"])]
-        return {STATES_COLUMN: encode_waves(model, extractor, waves)}
+        return encode_waves(model, extractor, waves)
 
-    features = Features({**{k: v for k, v in split.features.items() if k != "audio"}, STATES_COLUMN: states_feature(model)})
+    features = Features({**{k: v for k, v in split.features.items() if k != "audio"}, **states_features(model)})
     return split.map(
         encode, batched=True, batch_size=batch_size, remove_columns=["audio"], features=features,
         new_fingerprint=cache_fingerprint(split, model), desc="backbone hidden states",
@@ -91,9 +109,9 @@ class CachedWindows:
                 for start, end in window_spans(len(wave), window, hop):
                     clips.append(index)
                     windows.append(wave[start:end])
-            return {"clip": clips, STATES_COLUMN: encode_waves(model, extractor, windows)}
+            return {"clip": clips, **encode_waves(model, extractor, windows)}
 
-        features = Features({"clip": Value("int64"), STATES_COLUMN: states_feature(model)})
+        features = Features({"clip": Value("int64"), **states_features(model)})
         self.windows = split.map(
             encode, batched=True, batch_size=batch_size, with_indices=True, remove_columns=split.column_names, features=features,
             new_fingerprint=cache_fingerprint(split, model, "windows", window, hop), desc="validation windows' hidden states",
@@ -108,8 +126,9 @@ class CachedWindows:
         device = next(model.parameters()).device
         window_scores = []
         for i in range(0, len(rows), batch_size):
-            states, mask = pad_states([torch.from_numpy(self.windows[r][STATES_COLUMN].astype(np.float32)) for r in rows[i : i + batch_size]])
-            logits = model(layer_states=states.to(device), layer_mask=mask.to(device)).logits
+            windows = [self.windows[r] for r in rows[i : i + batch_size]]
+            inputs = padded_inputs([w[STATES_COLUMN] for w in windows], [w[SPECTRAL_COLUMN] for w in windows] if SPECTRAL_COLUMN in windows[0] else None)
+            logits = model(**{k: v.to(device) for k, v in inputs.items()}).logits
             window_scores.extend(model.scores_from_logits(logits).float().cpu().tolist())
         out, at = [], 0
         for c in clips:
@@ -123,29 +142,41 @@ class CachedStatesDataset(torch.utils.data.Dataset):
     """Rows of a cached split, the hidden states in place of the waveform."""
 
     def __init__(self, split):
-        self.split = split.with_format("numpy", columns=[STATES_COLUMN], output_all_columns=True)
+        self.split = split.with_format("numpy", columns=[c for c in (STATES_COLUMN, SPECTRAL_COLUMN) if c in split.column_names], output_all_columns=True)
 
     def __len__(self):
         return len(self.split)
 
     def __getitem__(self, i):
         row = self.split[int(i)]
-        return {"wave": row[STATES_COLUMN], **{k: row[k] for k in ("label", "is_reconstructed", "source_id", "utt_id")}}
+        spectral = {"spectral": row[SPECTRAL_COLUMN]} if SPECTRAL_COLUMN in row else {}
+        return {"wave": row[STATES_COLUMN], **spectral, **{k: row[k] for k in ("label", "is_reconstructed", "source_id", "utt_id")}}
 
 
-def crop_and_pad(states: list[np.ndarray], source_ids: list[int], crop: int, rng: np.random.Generator):
+def crop_and_pad(states: list[np.ndarray], source_ids: list[int], crop: int, rng: np.random.Generator, spectral: list[np.ndarray] | None = None) -> dict:
     """Random crops of ``crop`` frames, as :func:`.data.crop_batch` crops waveforms (an original and its
-    reconstructions share the offset), padded into ``layer_states`` (B, L+1, T, H) float32 and ``layer_mask`` (B, T)."""
-    return pad_states([torch.from_numpy(np.asarray(c, dtype=np.float32)) for c in crop_batch(states, source_ids, crop, rng)])
+    reconstructions share the offset), as the model's inputs (:func:`padded_inputs`). The spectral branch's
+    frames, as many as the states', are cropped by the same draws: a copy of ``rng`` replays them."""
+    replay = copy.deepcopy(rng)
+    cropped = crop_batch(states, source_ids, crop, rng)
+    return padded_inputs(cropped, None if spectral is None else crop_batch(spectral, source_ids, crop, replay))
 
 
-def pad_states(clips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(frames, L+1, H) clips → ``layer_states`` (B, L+1, T, H) zero-padded and ``layer_mask`` (B, T)."""
+def padded_inputs(states: list[np.ndarray], spectral: list[np.ndarray] | None = None) -> dict[str, torch.Tensor]:
+    """(frames, L+1, H) clips → ``layer_states`` (B, L+1, T, H) zero-padded and ``layer_mask`` (B, T); their
+    (frames, bins) spectral frames → ``spectral_states`` (B, T, bins)."""
+    clips = [torch.from_numpy(np.asarray(c, dtype=np.float32)) for c in states]
     layer_states = torch.zeros(len(clips), max(len(c) for c in clips), *clips[0].shape[1:])
     layer_mask = torch.zeros(layer_states.shape[:2], dtype=torch.bool)
     for i, clip in enumerate(clips):
         layer_states[i, : len(clip)], layer_mask[i, : len(clip)] = clip, True
-    return layer_states.transpose(1, 2), layer_mask
+    inputs = {"layer_states": layer_states.transpose(1, 2), "layer_mask": layer_mask}
+    if spectral is not None:
+        frames = torch.zeros(*layer_mask.shape, spectral[0].shape[-1])
+        for i, clip in enumerate(spectral):
+            frames[i, : len(clip)] = torch.from_numpy(np.asarray(clip, dtype=np.float32))
+        inputs["spectral_states"] = frames
+    return inputs
 
 
 def crop_frames(model, crop_samples: int) -> int:
@@ -153,4 +184,4 @@ def crop_frames(model, crop_samples: int) -> int:
     return int(model.frame_mask(crop_samples, torch.ones(1, crop_samples, dtype=torch.long)).sum())
 
 
-__all__ = ["STATES_COLUMN", "backbone_fingerprint", "cache_states", "CachedStatesDataset", "CachedWindows", "crop_and_pad", "crop_frames", "pad_states"]
+__all__ = ["STATES_COLUMN", "SPECTRAL_COLUMN", "backbone_fingerprint", "cache_states", "CachedStatesDataset", "CachedWindows", "crop_and_pad", "crop_frames", "padded_inputs"]

@@ -102,6 +102,7 @@ def collate(items: list[dict]) -> dict:
         "is_reconstructed": torch.tensor([bool(it["is_reconstructed"]) for it in items]),
         "source_ids": torch.tensor([sources[it["source_id"]] for it in items]),
         "utt_ids": [it["utt_id"] for it in items],
+        **({"spectral": [it["spectral"] for it in items]} if "spectral" in items[0] else {}),  # cached spectral-branch frames
     }
 
 

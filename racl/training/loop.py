@@ -138,8 +138,8 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
             micro += 1
             rng = np.random.default_rng([cfg.training.seed, state.step, micro, accelerator.process_index])
             if cached:
-                states, mask = crop_and_pad(batch["waves"], batch["source_ids"].tolist(), state_crop, rng)
-                inputs = {"layer_states": states.to(accelerator.device), "layer_mask": mask.to(accelerator.device)}
+                cropped = crop_and_pad(batch["waves"], batch["source_ids"].tolist(), state_crop, rng, batch.get("spectral"))
+                inputs = {name: tensor.to(accelerator.device) for name, tensor in cropped.items()}
             else:
                 waves = crop_batch(batch["waves"], batch["source_ids"].tolist(), crop, rng)
                 if augmenter is not None:
