@@ -107,6 +107,9 @@ class RACLConfig(PretrainedConfig):
             frame. A pretrained speech encoder is trained to hear past the traces a vocoder leaves in the spectrum;
             the branch shows them to the head directly. The encoder's frame hop must be a multiple of
             `filterbank_hop`.
+        spectral_branch_dropout (`float`, *optional*, defaults to 0.0):
+            In training, the probability that a clip's encoder features are zeroed, so that the head must judge it
+            from the spectral branch alone (a head that can lean on the encoder otherwise learns little from it).
         backbone_config (`dict` or `PretrainedConfig`, *optional*):
             Architecture of the `"backbone"` front-end's encoder: a transformers config of one of `BACKBONE_TYPES`
             (`Wav2Vec2Config`, `WavLMConfig`, `HubertConfig`, `Data2VecAudioConfig`, `WhisperConfig`, of which
@@ -200,6 +203,7 @@ class RACLConfig(PretrainedConfig):
         filterbank_n_fft: int = 512,
         filterbank_hop: int = 160,
         spectral_branch: bool = False,
+        spectral_branch_dropout: float = 0.0,
         backbone_config: dict | PretrainedConfig | None = None,
         backbone_name_or_path: str | None = XLSR_300M,
         whisper_window_seconds: float = 4.0,
@@ -253,6 +257,8 @@ class RACLConfig(PretrainedConfig):
             raise ValueError(f"aggregation must be one of {AGGREGATION_MODES}, got {aggregation!r}")
         if spectral_branch and frontend != "backbone":
             raise ValueError(f"spectral_branch goes beside a pretrained encoder (frontend='backbone'), not frontend={frontend!r}")
+        if not 0.0 <= spectral_branch_dropout < 1.0 or (spectral_branch_dropout and not spectral_branch):
+            raise ValueError(f"spectral_branch_dropout must be in [0, 1) and needs spectral_branch=True, got {spectral_branch_dropout}")
         if aggregation_layers is not None:
             aggregation_layers = [int(i) for i in aggregation_layers]
             num_states = backbone_config.num_hidden_layers + 1
@@ -276,6 +282,7 @@ class RACLConfig(PretrainedConfig):
         self.filterbank_n_fft = filterbank_n_fft
         self.filterbank_hop = filterbank_hop
         self.spectral_branch = spectral_branch
+        self.spectral_branch_dropout = spectral_branch_dropout
         self.backbone_config = backbone_config
         self.backbone_name_or_path = backbone_name_or_path
         self.whisper_window_seconds = whisper_window_seconds

@@ -282,6 +282,9 @@ class RACLForAudioClassification(RACLPreTrainedModel):
                 if input_values is None:
                     raise ValueError("spectral_branch: give spectral_states with layer_states (or the waveforms)")
                 spectral_states = self.spectral.frames(input_values, attention_mask, features.shape[1])
+            if self.training and self.config.spectral_branch_dropout > 0:
+                keep = torch.rand(features.shape[0], 1, 1, device=features.device) >= self.config.spectral_branch_dropout
+                features = features * keep.to(features.dtype)  # these clips are judged from their spectrum alone
             features = torch.cat([features, self.spectral(spectral_states.to(features.dtype))], dim=-1)
         return features, out.frame_mask, out, layer_weights
 

@@ -409,3 +409,17 @@ def test_spectral_branch_needs_an_encoder_and_a_dividing_hop():
         RACLConfig(frontend="filterbank", spectral_branch=True)
     with pytest.raises(ValueError, match=r"frame hop \(320 samples\) must be a multiple of filterbank_hop \(150\)"):
         tiny_model("whisper", spectral_branch=True, filterbank_hop=150)
+
+
+def test_spectral_branch_dropout_zeroes_the_encoder_features_of_some_clips_in_training_only():
+    model = tiny_model("whisper", spectral_branch=True, filterbank_bins=12, spectral_branch_dropout=0.5)
+    _, x, mask = padded_batch([SR] * 16)
+    model.train()
+    features, *_ = model.features(x, mask)
+    encoder_part = features[..., :-12].abs().sum(dim=(1, 2))
+    assert 0 < (encoder_part == 0).sum() < 16 and (features[..., -12:].abs().sum(dim=(1, 2)) > 0).all()
+    model.eval()
+    features, *_ = model.features(x, mask)
+    assert (features[..., :-12].abs().sum(dim=(1, 2)) > 0).all()
+    with pytest.raises(ValueError, match="needs spectral_branch=True"):
+        tiny_config("whisper", spectral_branch_dropout=0.5)
