@@ -3,7 +3,8 @@
 With the whole backbone frozen, its L+1 hidden states of a clip never change during training, so they are
 computed once per clip (``datasets``' ``map``, float16) and the loop trains the aggregation and the head on random
 crops of them. The map's fingerprint is the split's and the backbone's (weights, window), so a rerun, or another
-head or aggregation on the same backbone, reuses them from the datasets cache.
+head or aggregation on the same backbone, reuses them from the datasets cache. A model with a spectral branch has
+its frames cached beside the states (a fingerprint of their own) and cropped with them.
 
 Validation during training scores the same way: each validation clip's scoring windows (cut as
 :class:`racl.scoring.Scorer` cuts them) are encoded once (:class:`CachedWindows`), and every evaluation runs the
@@ -56,7 +57,11 @@ def encode_waves(model, extractor, waves: list[np.ndarray]) -> dict[str, list[np
     columns = {STATES_COLUMN: torch.stack(out.hidden_states, dim=2)}  # (B, T, L+1, H)
     if spectral_branch(model) is not None:
         columns[SPECTRAL_COLUMN] = model.spectral.frames(values, mask, out.hidden_states[0].shape[1])
-    return {name: [c[i, :n].numpy() for i, n in enumerate(lengths)] for name, c in ((k, v.to(torch.float16).cpu()) for k, v in columns.items())}
+    stored = {}
+    for name, tensor in columns.items():
+        tensor = tensor.to(torch.float16).cpu()
+        stored[name] = [tensor[i, :n].numpy() for i, n in enumerate(lengths)]
+    return stored
 
 
 def states_features(model) -> dict:
