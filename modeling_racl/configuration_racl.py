@@ -260,10 +260,11 @@ class RACLConfig(PretrainedConfig):
         if not 0.0 <= spectral_branch_dropout < 1.0 or (spectral_branch_dropout and not spectral_branch):
             raise ValueError(f"spectral_branch_dropout must be in [0, 1) and needs spectral_branch=True, got {spectral_branch_dropout}")
         if aggregation_layers is not None:
-            aggregation_layers = [int(i) for i in aggregation_layers]
+            aggregation_layers = list(aggregation_layers)
             num_states = backbone_config.num_hidden_layers + 1
-            if frontend != "backbone" or not aggregation_layers or len(set(aggregation_layers)) != len(aggregation_layers) \
-                    or not all(0 <= i < num_states for i in aggregation_layers):
+            # one message for every bad value (a string from a YAML override included), not int()'s own
+            indices = all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < num_states for i in aggregation_layers)
+            if frontend != "backbone" or not aggregation_layers or not indices or len(set(aggregation_layers)) != len(aggregation_layers):
                 raise ValueError(f"aggregation_layers must list distinct hidden states of the backbone (0 to {num_states - 1}) "
                                  f"with frontend='backbone', got {aggregation_layers} with frontend={frontend!r}")
         if racl_enh_negatives not in ENH_NEGATIVES:

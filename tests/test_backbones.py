@@ -368,7 +368,7 @@ def test_aggregation_layers_reads_only_the_listed_hidden_states_and_reloads(tmp_
         torch.testing.assert_close(again(waves, attention_mask=mask).logits, logits)
 
 
-@pytest.mark.parametrize("layers", [[], [0, 0], [3], [-1]])
+@pytest.mark.parametrize("layers", [[], [0, 0], [3], [-1], ["a"], [1.5]])
 def test_aggregation_layers_must_name_distinct_hidden_states(layers):
     with pytest.raises(ValueError, match=r"aggregation_layers must list distinct hidden states of the backbone \(0 to 2\)"):
         tiny_config("whisper", aggregation_layers=layers)
