@@ -189,11 +189,14 @@ class AASISTHead(nn.Module):
     """AASIST on a (B, T, H) feature sequence → readout embedding (B, 5 * gat_dims[1]) and 2 logits.
 
     A pretrained backbone's aggregated features are first projected to ``aasist_linear_dim``; the sinc and
-    filterbank maps are read as they are.
+    filterbank maps are read as they are (``project`` overrides this, e.g. for the bands of a spectral head
+    beside an encoder).
     """
 
-    def __init__(self, config: RACLConfig, in_dim: int):
+    def __init__(self, config: RACLConfig, in_dim: int, project: bool | None = None):
         super().__init__()
+        project = config.frontend == "backbone" if project is None else project
+        height = config.aasist_linear_dim if project else in_dim  # the map's feature axis
         g0, g1 = config.aasist_gat_dims
         chans = config.aasist_encoder_channels
         t_spec, t_temp, t_het = config.aasist_temperatures
@@ -202,7 +205,7 @@ class AASISTHead(nn.Module):
         enc_out = chans[-1][1]
 
         self.first_pool = tuple(config.aasist_first_pool)
-        self.projection = nn.Linear(in_dim, config.aasist_linear_dim) if config.frontend == "backbone" else nn.Identity()
+        self.projection = nn.Linear(in_dim, config.aasist_linear_dim) if project else nn.Identity()
         self.first_bn = nn.BatchNorm2d(1)
         self.encoder = nn.ModuleList(
             ResidualBlock(c_in, c_out, first=i == 0, time_pool=config.aasist_block_pool) for i, (c_in, c_out) in enumerate(chans)
@@ -213,7 +216,7 @@ class AASISTHead(nn.Module):
             nn.BatchNorm2d(config.aasist_attention_hidden),
             nn.Conv2d(config.aasist_attention_hidden, enc_out, kernel_size=1),
         )
-        self.pos_spectral = nn.Parameter(torch.empty(1, config.num_spectral_nodes, enc_out))
+        self.pos_spectral = nn.Parameter(torch.empty(1, height // self.first_pool[0], enc_out))  # the feature axis after the first pool
         self.gat_spectral = GraphAttention(enc_out, g0, t_spec, gd)
         self.gat_temporal = GraphAttention(enc_out, g0, t_temp, gd)
         self.pool_spectral = GraphPool(r_spec, g0, pd)

@@ -110,6 +110,12 @@ class RACLConfig(PretrainedConfig):
         spectral_branch_dropout (`float`, *optional*, defaults to 0.0):
             In training, the probability that a clip's encoder features are zeroed, so that the head must judge it
             from the spectral branch alone (a head that can lean on the encoder otherwise learns little from it).
+            With `spectral_branch_head`, that clip's encoder head is left out of its logits instead.
+        spectral_branch_head (`bool`, *optional*, defaults to `False`):
+            With `spectral_branch`: the bands get an AASIST head of their own (the `aasist_*` sizes, no projection),
+            convolved over frequency as the filterbank front-end's map is, instead of joining the aggregated layers
+            as channels of one projected map. The two heads' readouts are concatenated as the embedding and their
+            logits summed (one linear readout of both).
         backbone_config (`dict` or `PretrainedConfig`, *optional*):
             Architecture of the `"backbone"` front-end's encoder: a transformers config of one of `BACKBONE_TYPES`
             (`Wav2Vec2Config`, `WavLMConfig`, `HubertConfig`, `Data2VecAudioConfig`, `WhisperConfig`, of which
@@ -204,6 +210,7 @@ class RACLConfig(PretrainedConfig):
         filterbank_hop: int = 160,
         spectral_branch: bool = False,
         spectral_branch_dropout: float = 0.0,
+        spectral_branch_head: bool = False,
         backbone_config: dict | PretrainedConfig | None = None,
         backbone_name_or_path: str | None = XLSR_300M,
         whisper_window_seconds: float = 4.0,
@@ -259,6 +266,8 @@ class RACLConfig(PretrainedConfig):
             raise ValueError(f"spectral_branch goes beside a pretrained encoder (frontend='backbone'), not frontend={frontend!r}")
         if not 0.0 <= spectral_branch_dropout < 1.0 or (spectral_branch_dropout and not spectral_branch):
             raise ValueError(f"spectral_branch_dropout must be in [0, 1) and needs spectral_branch=True, got {spectral_branch_dropout}")
+        if spectral_branch_head and not spectral_branch:
+            raise ValueError("spectral_branch_head gives the spectral branch a head of its own: it needs spectral_branch=True")
         if aggregation_layers is not None:
             aggregation_layers = list(aggregation_layers)
             num_states = backbone_config.num_hidden_layers + 1
@@ -284,6 +293,7 @@ class RACLConfig(PretrainedConfig):
         self.filterbank_hop = filterbank_hop
         self.spectral_branch = spectral_branch
         self.spectral_branch_dropout = spectral_branch_dropout
+        self.spectral_branch_head = spectral_branch_head
         self.backbone_config = backbone_config
         self.backbone_name_or_path = backbone_name_or_path
         self.whisper_window_seconds = whisper_window_seconds
@@ -324,16 +334,6 @@ class RACLConfig(PretrainedConfig):
     def encoder_channels_mismatch(self) -> bool:
         chans = self.aasist_encoder_channels
         return chans[0][0] != 1 or any(a[1] != b[0] for a, b in zip(chans, chans[1:]))
-
-    @property
-    def spectral_dim(self) -> int:
-        """Height of the AASIST map: the sinc or filterbank filters, or the projected SSL features."""
-        return {"sinc": self.sinc_filters, "filterbank": self.filterbank_bins}.get(self.frontend, self.aasist_linear_dim)
-
-    @property
-    def num_spectral_nodes(self) -> int:
-        """Spectral nodes of the AASIST graph: the map's feature axis after the first pool."""
-        return self.spectral_dim // self.aasist_first_pool[0]
 
     @property
     def min_input_samples(self) -> int:

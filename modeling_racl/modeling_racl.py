@@ -207,8 +207,11 @@ class RACLForAudioClassification(RACLPreTrainedModel):
                              config.aggregation_layer_norm)
         )
         self.spectral = SpectralBranch(config, self.frontend.frame_hop) if config.spectral_branch else None
-        spectral_bins = config.filterbank_bins if config.spectral_branch else 0
-        self.head = AASISTHead(config, self.frontend.feature_dim + spectral_bins)
+        joined_bins = config.filterbank_bins if config.spectral_branch and not config.spectral_branch_head else 0
+        self.head = AASISTHead(config, self.frontend.feature_dim + joined_bins)
+        # The bands as a map of their own, convolved over frequency as the filterbank front-end's: a projection
+        # shared with the encoder's channels mixes them away (docs/design.md#model).
+        self.spectral_head = AASISTHead(config, config.filterbank_bins, project=False) if config.spectral_branch_head else None
         self.loss_fn = RACLLoss(config)
         self.post_init()
 
@@ -260,7 +263,8 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         return self.frontend.frame_mask(self.backbone, num_frames, attention_mask)
 
     def features(self, input_values, attention_mask, output_attentions=False, layer_states=None, layer_mask=None, spectral_states=None):
-        """Front-end pass → (features (B, T, H), frame mask, the front-end's output, layer weights or None).
+        """Front-end pass → (features (B, T, H), frame mask, the front-end's output, layer weights or None,
+        the spectral head's normalised bands (B, T, bins) or None).
 
         ``layer_states`` (B, L+1, T, H) with ``layer_mask`` (B, T) are the front-end's hidden states computed
         before (a frozen backbone's, cached once for a whole training run): the front-end is skipped; with the
@@ -272,7 +276,7 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         else:
             out = self.frontend.features(self.backbone, input_values, attention_mask, output_attentions)
         if self.aggregation is None:
-            return out.features, out.frame_mask, out, None
+            return out.features, out.frame_mask, out, None, None
         layers = layer_states if layer_states is not None else torch.stack(out.hidden_states, dim=1)  # one pass, all layers
         if self.config.aggregation_layers is not None:
             layers = layers[:, self.config.aggregation_layers]
@@ -282,11 +286,29 @@ class RACLForAudioClassification(RACLPreTrainedModel):
                 if input_values is None:
                     raise ValueError("spectral_branch: give spectral_states with layer_states (or the waveforms)")
                 spectral_states = self.spectral.frames(input_values, attention_mask, features.shape[1])
+            bands = self.spectral(spectral_states.to(features.dtype))
+            if self.spectral_head is not None:
+                return features, out.frame_mask, out, layer_weights, bands
             if self.training and self.config.spectral_branch_dropout > 0:
-                keep = torch.rand(features.shape[0], 1, 1, device=features.device) >= self.config.spectral_branch_dropout
-                features = features * keep.to(features.dtype)  # these clips are judged from their spectrum alone
-            features = torch.cat([features, self.spectral(spectral_states.to(features.dtype))], dim=-1)
-        return features, out.frame_mask, out, layer_weights
+                features = features * self.keep_encoder(features.shape[0], features)[:, :, None]  # judged from the spectrum alone
+            features = torch.cat([features, bands], dim=-1)
+        return features, out.frame_mask, out, layer_weights, None
+
+    def keep_encoder(self, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """(B, 1): 0 for the clips that ``spectral_branch_dropout`` leaves to the spectral branch alone."""
+        return (torch.rand(batch, 1, device=like.device) >= self.config.spectral_branch_dropout).to(like.dtype)
+
+    def heads(self, features, frame_mask, bands) -> tuple[torch.Tensor, torch.Tensor]:
+        """The AASIST head(s) → (embedding, logits); with a spectral head, both heads' readouts concatenated and
+        their logits summed."""
+        embeddings, logits = self.head(features, frame_mask)
+        if bands is None:
+            return embeddings, logits
+        band_embeddings, band_logits = self.spectral_head(bands, frame_mask)
+        if self.training and self.config.spectral_branch_dropout > 0:
+            keep = self.keep_encoder(logits.shape[0], logits)
+            embeddings, logits = embeddings * keep, logits * keep
+        return torch.cat([embeddings, band_embeddings], dim=-1), logits + band_logits
 
     def forward(
         self,
@@ -320,9 +342,9 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if (input_values is None) == (layer_states is None):
             raise ValueError("give either input_values (waveforms) or layer_states (precomputed backbone hidden states)")
-        features, frame_mask, frontend_out, layer_weights = self.features(
+        features, frame_mask, frontend_out, layer_weights, bands = self.features(
             input_values, attention_mask, output_attentions, layer_states, layer_mask, spectral_states)
-        embeddings, logits = self.head(features, frame_mask)
+        embeddings, logits = self.heads(features, frame_mask, bands)
 
         losses = None
         if labels is not None:
@@ -342,6 +364,23 @@ class RACLForAudioClassification(RACLPreTrainedModel):
             layer_weights=layer_weights,
         )
         return out if return_dict else out.to_tuple()
+
+    @staticmethod
+    def pad_layer_states(states: list[torch.Tensor], spectral: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Ragged clips as ``forward``'s precomputed inputs: (frames, L+1, H) hidden states → ``layer_states``
+        (B, L+1, T, H) zero-padded and ``layer_mask`` (B, T); their (frames, bins) spectral branch frames →
+        ``spectral_states`` (B, T, bins). Device and dtype are the clips'."""
+        length = max(len(clip) for clip in states)
+        layer_states = states[0].new_zeros(len(states), length, *states[0].shape[1:])
+        layer_mask = torch.zeros(len(states), length, dtype=torch.bool, device=states[0].device)
+        for i, clip in enumerate(states):
+            layer_states[i, : len(clip)], layer_mask[i, : len(clip)] = clip, True
+        inputs = {"layer_states": layer_states.transpose(1, 2), "layer_mask": layer_mask}
+        if spectral is not None:
+            inputs["spectral_states"] = spectral[0].new_zeros(len(states), length, spectral[0].shape[-1])
+            for i, clip in enumerate(spectral):
+                inputs["spectral_states"][i, : len(clip)] = clip
+        return inputs
 
     # ---- scores and probabilities (docs/design.md#conventions) ----
     @staticmethod

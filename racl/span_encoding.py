@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from modeling_racl import RACLForAudioClassification
+
 from .labels import SAMPLING_RATE
 
 
@@ -53,14 +55,8 @@ def span_scores(model, extractor, autocast, segment: np.ndarray, offset: int, sp
         for s, e in spans:
             start = -(-(s - first) // stride)  # the first frame that starts inside the window
             bounds.append((start, min(start + conv_frames(config, e - s), total)))
-        length = max(e - s for s, e in bounds)
-        states = layers.new_zeros(len(bounds), layers.shape[0], length, layers.shape[2])
-        mask = torch.zeros(len(bounds), length, dtype=torch.bool, device=device)
-        frames = None if spectral is None else spectral.new_zeros(len(bounds), length, spectral.shape[-1])
-        for i, (s, e) in enumerate(bounds):
-            states[i, :, : e - s] = layers[:, s:e]
-            mask[i, : e - s] = True
-            if frames is not None:
-                frames[i, : e - s] = spectral[s:e]
-        logits = model(layer_states=states, layer_mask=mask, **({} if frames is None else {"spectral_states": frames})).logits
+        # the package's own padding, also for a model folder whose remote code predates it
+        inputs = RACLForAudioClassification.pad_layer_states([layers[:, s:e].transpose(0, 1) for s, e in bounds],
+                                                             None if spectral is None else [spectral[s:e] for s, e in bounds])
+        logits = model(**inputs).logits
     return model.scores_from_logits(logits.float()).cpu().numpy()

@@ -423,3 +423,46 @@ def test_spectral_branch_dropout_zeroes_the_encoder_features_of_some_clips_in_tr
     assert (features[..., :-12].abs().sum(dim=(1, 2)) > 0).all()
     with pytest.raises(ValueError, match="needs spectral_branch=True"):
         tiny_config("whisper", spectral_branch_dropout=0.5)
+
+
+def test_spectral_head_reads_the_bands_as_a_map_of_its_own_and_sums_the_two_heads_logits(tmp_path):
+    model = tiny_model("whisper", spectral_branch=True, spectral_branch_head=True, filterbank_bins=12).eval()
+    assert model.head.projection.in_features == model.frontend.feature_dim  # the bands are not joined as channels
+    assert isinstance(model.spectral_head.projection, torch.nn.Identity)  # convolved over the 12 bands as they are
+    waves, x, mask = padded_batch([SR, int(1.3 * SR) + 77, int(0.5 * SR) + 5])
+    with torch.no_grad():
+        out = model(x, attention_mask=mask)
+        alone = torch.cat([model(w[None]).logits for w in waves])
+        features, frame_mask, _, _, bands = model.features(x, mask)
+        encoder_embedding, encoder_logits = model.head(features, frame_mask)
+        band_embedding, band_logits = model.spectral_head(bands, frame_mask)
+        states = model.frontend.features(model.backbone, x, mask)
+        frames = model.spectral.frames(x, mask, states.hidden_states[0].shape[1])
+        cached = model(layer_states=torch.stack(states.hidden_states, dim=1), layer_mask=states.frame_mask, spectral_states=frames).logits
+    torch.testing.assert_close(out.logits, alone, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out.logits, encoder_logits + band_logits)
+    torch.testing.assert_close(out.embeddings, torch.cat([encoder_embedding, band_embedding], dim=-1))
+    torch.testing.assert_close(cached, out.logits)
+    model.train()
+    loss = model(x, attention_mask=mask, labels=torch.tensor([0, 1, 1]), is_reconstructed=torch.tensor([False, False, True])).loss
+    loss.backward()
+    assert model.spectral_head.encoder[0].conv1.weight.grad.abs().sum() > 0 and model.head.projection.weight.grad.abs().sum() > 0
+    model.eval().save_pretrained(tmp_path)
+    again = RACLForAudioClassification.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(x, attention_mask=mask).logits, model(x, attention_mask=mask).logits)
+    with pytest.raises(ValueError, match="spectral_branch_head .* needs spectral_branch=True"):
+        tiny_config("whisper", spectral_branch_head=True)
+
+
+def test_spectral_branch_dropout_with_a_spectral_head_leaves_some_clips_to_the_spectral_head_in_training_only():
+    model = tiny_model("whisper", spectral_branch=True, spectral_branch_head=True, filterbank_bins=12, spectral_branch_dropout=0.5)
+    _, x, mask = padded_batch([SR] * 16)
+    model.train()
+    torch.manual_seed(0)
+    out = model(x, attention_mask=mask)
+    encoder_part = out.embeddings[:, : model.head.classifier.in_features]
+    assert 0 < (encoder_part.abs().sum(dim=1) == 0).sum() < 16
+    assert (out.embeddings[:, model.head.classifier.in_features:].abs().sum(dim=1) > 0).all()
+    model.eval()
+    assert (model(x, attention_mask=mask).embeddings[:, : model.head.classifier.in_features].abs().sum(dim=1) > 0).all()

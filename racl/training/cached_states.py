@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from datasets import Array2D, Array3D, Features, Value
 
+from modeling_racl import RACLForAudioClassification
+
 from ..audio import decode_audio_cell
 from ..labels import SAMPLING_RATE
 from ..scoring import window_spans
@@ -168,20 +170,9 @@ def crop_and_pad(states: list[np.ndarray], source_ids: list[int], crop: int, rng
 
 
 def padded_inputs(states: list[np.ndarray], spectral: list[np.ndarray] | None = None) -> dict[str, torch.Tensor]:
-    """(frames, L+1, H) clips → ``layer_states`` (B, L+1, T, H) zero-padded and ``layer_mask`` (B, T); their
-    (frames, bins) spectral frames → ``spectral_states`` (B, T, bins)."""
-    clips = [torch.from_numpy(np.asarray(c, dtype=np.float32)) for c in states]
-    layer_states = torch.zeros(len(clips), max(len(c) for c in clips), *clips[0].shape[1:])
-    layer_mask = torch.zeros(layer_states.shape[:2], dtype=torch.bool)
-    for i, clip in enumerate(clips):
-        layer_states[i, : len(clip)], layer_mask[i, : len(clip)] = clip, True
-    inputs = {"layer_states": layer_states.transpose(1, 2), "layer_mask": layer_mask}
-    if spectral is not None:
-        frames = torch.zeros(*layer_mask.shape, spectral[0].shape[-1])
-        for i, clip in enumerate(spectral):
-            frames[i, : len(clip)] = torch.from_numpy(np.asarray(clip, dtype=np.float32))
-        inputs["spectral_states"] = frames
-    return inputs
+    """Cached float16 clips → the model's float32 ``layer_states`` / ``layer_mask`` / ``spectral_states``."""
+    tensors = [None if clips is None else [torch.from_numpy(np.asarray(c, dtype=np.float32)) for c in clips] for clips in (states, spectral)]
+    return RACLForAudioClassification.pad_layer_states(*tensors)
 
 
 def crop_frames(model, crop_samples: int) -> int:
