@@ -2,10 +2,11 @@
 
 Each pair is two ``racl-eval`` output folders (their ``scores.txt``) with the model folders that made them. The
 fusion is the sum of each model's calibrated log-odds (``calibration_scale * score + calibration_bias``, fitted
-on validation), so neither model's score range dominates by its scale alone. Every column is summarised by
+on validation), so neither model's score range dominates by its scale alone; or, with ``--rule min``, the smaller of
+the two (a clip is as bona fide as the more doubtful model finds it: either model's alarm is enough). Every column is summarised by
 :func:`racl.evaluation.summary.summarize`, as ``racl-eval`` does, with the training split's systems as "seen".
 
-    python -m benchmarks.score_fusion --data outputs/wide/data \\
+    python -m benchmarks.score_fusion --data outputs/wide/data [--rule sum|min] \\
         --pair EVAL_A0 MODEL_A0 EVAL_B0 MODEL_B0 --pair EVAL_A1 MODEL_A1 EVAL_B1 MODEL_B1 ...
 """
 
@@ -20,6 +21,9 @@ from datasets_scripts.loading import load_dataset_dict
 from racl.evaluation.dataset import dataset_metadata, seen_systems
 from racl.evaluation.summary import summarize
 from racl.evaluation.table import ScoreTable
+
+
+RULES = {"sum": lambda a, b: a + b, "min": min}
 
 
 def calibrated_scores(eval_dir: str, model_dir: str) -> dict[str, float]:
@@ -59,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="the dataset folder both models were scored on")
     parser.add_argument("--split", default="test")
     parser.add_argument("--pair", nargs=4, action="append", required=True, metavar=("EVAL_A", "MODEL_A", "EVAL_B", "MODEL_B"))
+    parser.add_argument("--rule", choices=sorted(RULES), default="sum", help="how the two calibrated log-odds combine")
     args = parser.parse_args(argv)
     dataset = load_dataset_dict(args.data)
     meta = dataset_metadata(dataset[args.split])
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     columns: dict[str, list[dict]] = {"A": [], "B": [], "A+B": []}
     for eval_a, model_a, eval_b, model_b in args.pair:
         a, b = calibrated_scores(eval_a, model_a), calibrated_scores(eval_b, model_b)
-        fused = {u: a[u] + b[u] for u in a if u in b}
+        fused = {u: RULES[args.rule](a[u], b[u]) for u in a if u in b}
         for name, scores in (("A", a), ("B", b), ("A+B", fused)):
             columns[name].append(rows(summary_of(meta, scores, seen)))
 

@@ -225,7 +225,7 @@ class AASISTHead(nn.Module):
         self.branches = nn.ModuleList(_HeteroBranch(g0, g1, t_het, r_het, gd, pd) for _ in range(2))
         self.path_drop = nn.Dropout(config.aasist_path_dropout)
         self.readout_drop = nn.Dropout(config.readout_dropout)
-        self.classifier = nn.Linear(5 * g1, config.num_labels)
+        self.classifier = nn.Linear(5 * g1, config.num_labels + int(config.reconstruction_class))
 
     def forward(self, features: torch.Tensor, frame_mask: torch.Tensor | None):
         if frame_mask is None:

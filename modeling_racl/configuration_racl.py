@@ -189,6 +189,11 @@ class RACLConfig(PretrainedConfig):
             the paper) or `"reconstructed_and_spoof"` (also original spoof clips).
         class_weights (`list[float]`, *optional*):
             Cross-entropy weights for (bonafide, spoof); `None` for unweighted.
+        reconstruction_class (`bool`, *optional*, defaults to `False`):
+            The classifier gets a third output, for reconstructions: Lcls is the cross-entropy over bona fide /
+            original spoof / reconstruction, so original spoofs and reconstructions need not lie on one side of one
+            boundary. The model's two logits stay (bona fide, spoof), the spoof logit the log-sum-exp of the two
+            spoof outputs: scores, probabilities and labels mean what they meant.
         calibration_scale (`float`, *optional*, defaults to 1.0), calibration_bias (`float`, *optional*, defaults to 0.0):
             `p(bonafide) = sigmoid(scale * score + bias)` with `score = logit[bonafide] - logit[spoof]`. The
             defaults give the softmax probability; evaluation refits them on the validation split.
@@ -237,6 +242,7 @@ class RACLConfig(PretrainedConfig):
         racl_temperature: float = 0.07,
         racl_enh_negatives: str = "reconstructed",
         class_weights: list[float] | None = None,
+        reconstruction_class: bool = False,
         calibration_scale: float = 1.0,
         calibration_bias: float = 0.0,
         score_window_seconds: float = 4.0,
@@ -281,6 +287,8 @@ class RACLConfig(PretrainedConfig):
         resolve_cls_weight(racl_cls_weight, racl_alpha, racl_beta)  # a bad value fails here, not at the first step
         if class_weights is not None and len(class_weights) != 2:
             raise ValueError(f"class_weights needs one weight per class (bonafide, spoof), got {class_weights}")
+        if class_weights is not None and reconstruction_class:
+            raise ValueError("class_weights weighs two classes; reconstruction_class trains three: use one or the other")
         if score_hop_seconds <= 0 or score_window_seconds <= 0:
             raise ValueError("score_window_seconds and score_hop_seconds must be positive")
 
@@ -320,6 +328,7 @@ class RACLConfig(PretrainedConfig):
         self.racl_temperature = racl_temperature
         self.racl_enh_negatives = racl_enh_negatives
         self.class_weights = list(class_weights) if class_weights is not None else None
+        self.reconstruction_class = reconstruction_class
         self.calibration_scale = calibration_scale
         self.calibration_bias = calibration_bias
         self.score_window_seconds = score_window_seconds

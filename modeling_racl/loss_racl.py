@@ -183,14 +183,17 @@ class RACLLoss(nn.Module):
         is_reconstructed: torch.Tensor | None = None,
         source_ids: torch.Tensor | None = None,
     ) -> RACLLossOutput:
+        """``logits`` (B, 2), or (B, 3) with a reconstruction output: then Lcls's targets are bona fide / original
+        spoof / reconstruction, and the contrastive terms keep the two labels."""
         labels = labels.long().view(-1)
         if is_reconstructed is None:
             is_reconstructed = torch.zeros_like(labels, dtype=torch.bool)
         is_reconstructed = is_reconstructed.bool().view(-1)
+        targets = labels if logits.shape[-1] == 2 else torch.where(is_reconstructed.to(labels.device), 2, labels)
         # The contrastive geometry is computed in float32 even under mixed precision (exp(1/0.07) overflows fp16).
         z = F.normalize(embeddings.float(), dim=-1)
         weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
-        cls = F.cross_entropy(logits.float(), labels, weight=weight)
+        cls = F.cross_entropy(logits.float(), targets, weight=weight)
         if self.global_batch and (self.alpha or self.beta or self.gamma) and _world_size() > 1:
             z, labels, is_reconstructed, source_ids = gather_batch(z, labels.to(z.device), is_reconstructed.to(z.device), source_ids)
         std = standard_contrastive_loss(z, labels, self.temperature) if self.alpha else _zero_like_graph(z)

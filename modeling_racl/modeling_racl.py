@@ -342,13 +342,17 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if (input_values is None) == (layer_states is None):
             raise ValueError("give either input_values (waveforms) or layer_states (precomputed backbone hidden states)")
+        if labels is not None and is_reconstructed is None and self.config.reconstruction_class:
+            raise ValueError("reconstruction_class trains an output for reconstructions: give is_reconstructed with labels")
         features, frame_mask, frontend_out, layer_weights, bands = self.features(
             input_values, attention_mask, output_attentions, layer_states, layer_mask, spectral_states)
-        embeddings, logits = self.heads(features, frame_mask, bands)
+        embeddings, outputs = self.heads(features, frame_mask, bands)
+        # with a reconstruction output: (bona fide, spoof) = (bona fide, log-sum-exp of the two spoof outputs)
+        logits = torch.cat([outputs[:, :1], outputs[:, 1:].logsumexp(dim=1, keepdim=True)], dim=1) if outputs.shape[1] > 2 else outputs
 
         losses = None
         if labels is not None:
-            losses = self.loss_fn(logits, embeddings, labels.to(logits.device), is_reconstructed, source_ids)
+            losses = self.loss_fn(outputs, embeddings, labels.to(outputs.device), is_reconstructed, source_ids)
 
         want_hidden = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         out = RACLOutput(

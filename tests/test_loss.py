@@ -145,3 +145,14 @@ def test_class_weights_change_cross_entropy():
     expected = torch.nn.functional.cross_entropy(logits.float(), labels, weight=torch.tensor([1.0, 3.0]))
     assert weighted.item() == pytest.approx(expected.item(), abs=1e-6)
     assert weighted.item() != pytest.approx(plain.item())
+
+
+def test_a_reconstruction_output_makes_lcls_a_three_way_cross_entropy():
+    loss = RACLLoss(RACLConfig(reconstruction_class=True, racl_cls_weight=1.0, racl_alpha=0.0, racl_beta=0.0, racl_gamma=0.0))
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 1.5, 0.3], [0.2, -0.4, 1.1], [-0.3, 0.8, 0.6]])
+    labels, recon = torch.tensor([0, 1, 1, 1]), torch.tensor([False, False, True, True])
+    log_p = torch.log_softmax(logits, dim=1)
+    by_hand = -(log_p[0, 0] + log_p[1, 1] + log_p[2, 2] + log_p[3, 2]) / 4  # reconstructions' target: the third output
+    torch.testing.assert_close(loss(logits, torch.randn(4, 8), labels, recon).cls, by_hand)
+    with pytest.raises(ValueError, match="class_weights weighs two classes"):
+        RACLConfig(reconstruction_class=True, class_weights=[1.0, 2.0])

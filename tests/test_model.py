@@ -142,3 +142,25 @@ def test_fine_tuning_a_model_folder_builds_its_loss_with_the_overrides(tmp_path,
     assert model.config.racl_alpha == 0.5 and model.loss_fn.cls_weight == 0.25 and model.loss_fn.alpha == 0.5
     with pytest.raises(ConfigError, match="no config field racl_alhpa"):
         build_model(load_train_config(None, [f"model.config={tmp_path / 'm'}", "model.overrides.racl_alhpa=0.5"]))
+
+
+def test_a_reconstruction_output_keeps_two_logits_and_reloads(tiny_config, tmp_path):
+    model = RACLForAudioClassification(RACLConfig.from_dict({**tiny_config.to_dict(), "reconstruction_class": True})).eval()
+    assert model.head.classifier.out_features == 3
+    _, x, mask = masked_batch([SR, int(1.5 * SR)])
+    with torch.no_grad():
+        out = model(x, attention_mask=mask)
+        outputs = model.head.classifier(out.embeddings)  # the three outputs (readout dropout is off in eval)
+    assert out.logits.shape == (2, 2)
+    torch.testing.assert_close(out.logits[:, 0], outputs[:, 0])
+    torch.testing.assert_close(out.logits[:, 1], outputs[:, 1:].logsumexp(dim=1))  # p(spoof) = p(original) + p(recon)
+    model.train()
+    loss = model(x, attention_mask=mask, labels=torch.tensor([0, 1]), is_reconstructed=torch.tensor([False, True])).loss
+    loss.backward()
+    assert model.head.classifier.weight.grad[2].abs().sum() > 0  # the reconstruction output is trained
+    with pytest.raises(ValueError, match="give is_reconstructed with labels"):
+        model(x, attention_mask=mask, labels=torch.tensor([0, 1]))
+    model.eval().save_pretrained(tmp_path)
+    again = RACLForAudioClassification.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(x, attention_mask=mask).logits, model(x, attention_mask=mask).logits)

@@ -63,3 +63,19 @@ def test_a_model_without_calibration_or_scores_is_one_clear_error(tmp_path):
         score_fusion.main(["--data", str(data), "--pair", *a, *b])
     with pytest.raises(SystemExit, match="no .*scores.txt"):
         score_fusion.main(["--data", str(data), "--pair", *a, str(tmp_path / "nowhere"), a[1]])
+
+
+def test_the_min_rule_lets_either_models_alarm_decide(tmp_path, capsys):
+    data = tmp_path / "data"
+    datasets.DatasetDict({"train": split([ROWS[0], ("w", 1, "world", "world")]), "test": split(ROWS)}).save_to_disk(str(data))
+    real = {"b0": 1.0, "b1": 1.2, "b2": 0.9, "b3": 1.1}
+    # each model is sure of its own kind and calls the other kind more bona fide than real speech, so a sum cancels
+    a = write_run(tmp_path, "a", {**real, "t0": -5, "t1": -6, "r0": 9, "r1": 10})
+    b = write_run(tmp_path, "b", {**real, "t0": 9, "t1": 10, "r0": -5, "r1": -6})
+    assert score_fusion.main(["--data", str(data), "--rule", "sum", "--pair", *a, *b]) == 0
+    assert score_fusion.main(["--data", str(data), "--rule", "min", "--pair", *a, *b]) == 0
+    tables = capsys.readouterr().out.split("EER %")[1:]
+    pooled = [next(line for line in t.splitlines() if line.startswith("| pooled")).split(" | ")[3].rstrip(" |") for t in tables]
+    assert float(pooled[0]) > 0 and pooled[1] == "0.0"
+    with pytest.raises(SystemExit):
+        score_fusion.main(["--data", str(data), "--rule", "max", "--pair", *a, *b])
