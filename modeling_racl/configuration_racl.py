@@ -190,10 +190,11 @@ class RACLConfig(PretrainedConfig):
         class_weights (`list[float]`, *optional*):
             Cross-entropy weights for (bonafide, spoof); `None` for unweighted.
         reconstruction_class (`bool`, *optional*, defaults to `False`):
-            The classifier gets a third output, for reconstructions: Lcls is the cross-entropy over bona fide /
-            original spoof / reconstruction, so original spoofs and reconstructions need not lie on one side of one
-            boundary. The model's two logits stay (bona fide, spoof), the spoof logit the log-sum-exp of the two
-            spoof outputs: scores, probabilities and labels mean what they meant.
+            Reconstructions become a class of their own: the classifier gets a third output, and Lcls, Lstd and
+            Lreg count three classes (bona fide / original spoof / reconstruction), so original spoofs and
+            reconstructions are neither pulled to one centroid nor kept on one side of one boundary. The model's two
+            logits stay (bona fide, spoof), the spoof logit the log-sum-exp of the two spoof outputs: scores,
+            probabilities and labels mean what they meant.
         calibration_scale (`float`, *optional*, defaults to 1.0), calibration_bias (`float`, *optional*, defaults to 0.0):
             `p(bonafide) = sigmoid(scale * score + bias)` with `score = logit[bonafide] - logit[spoof]`. The
             defaults give the softmax probability; evaluation refits them on the validation split.

@@ -2,7 +2,8 @@
 
     L = w_cls * Lcls + alpha * Lstd + beta * Lenh + gamma * Lreg,   w_cls = racl_cls_weight (the paper's: 1 - alpha - beta)
 
-- Lcls: cross-entropy on the two logits (optionally class-weighted).
+- Lcls: cross-entropy on the two logits (optionally class-weighted). With ``reconstruction_class`` the classes
+  of Lcls, Lstd and Lreg are three: bona fide, original spoof, reconstruction.
 - Lstd: supervised contrastive loss (SupCon) on L2-normalised embeddings with the binary labels.
 - Lenh: the same form restricted to the hard structure of the batch: anchors are *original* bona fide
   clips, positives the other original bona fide clips, negatives the reconstructions (of bona fide and
@@ -183,26 +184,30 @@ class RACLLoss(nn.Module):
         is_reconstructed: torch.Tensor | None = None,
         source_ids: torch.Tensor | None = None,
     ) -> RACLLossOutput:
-        """``logits`` (B, 2), or (B, 3) with a reconstruction output: then Lcls's targets are bona fide / original
-        spoof / reconstruction, and the contrastive terms keep the two labels."""
+        """``logits`` (B, 2), or (B, 3) with a reconstruction output: then the classes of Lcls, Lstd and Lreg are bona
+        fide / original spoof / reconstruction (Lenh's structure is the same either way)."""
         labels = labels.long().view(-1)
         if is_reconstructed is None:
             is_reconstructed = torch.zeros_like(labels, dtype=torch.bool)
         is_reconstructed = is_reconstructed.bool().view(-1)
-        targets = labels if logits.shape[-1] == 2 else torch.where(is_reconstructed.to(labels.device), 2, labels)
+        three_way = logits.shape[-1] == 3
+
+        def classes(labels, is_reconstructed):
+            return torch.where(is_reconstructed.to(labels.device), 2, labels) if three_way else labels
+
         # The contrastive geometry is computed in float32 even under mixed precision (exp(1/0.07) overflows fp16).
         z = F.normalize(embeddings.float(), dim=-1)
         weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
-        cls = F.cross_entropy(logits.float(), targets, weight=weight)
+        cls = F.cross_entropy(logits.float(), classes(labels, is_reconstructed), weight=weight)
         if self.global_batch and (self.alpha or self.beta or self.gamma) and _world_size() > 1:
             z, labels, is_reconstructed, source_ids = gather_batch(z, labels.to(z.device), is_reconstructed.to(z.device), source_ids)
-        std = standard_contrastive_loss(z, labels, self.temperature) if self.alpha else _zero_like_graph(z)
+        std = standard_contrastive_loss(z, classes(labels, is_reconstructed), self.temperature) if self.alpha else _zero_like_graph(z)
         enh = (
             enhanced_contrastive_loss(z, labels, is_reconstructed, self.temperature, self.enh_negatives, source_ids)
             if self.beta
             else _zero_like_graph(z)
         )
-        reg = intra_class_variance(z, labels) if self.gamma else _zero_like_graph(z)
+        reg = intra_class_variance(z, classes(labels, is_reconstructed)) if self.gamma else _zero_like_graph(z)
         total = self.cls_weight * cls + self.alpha * std + self.beta * enh + self.gamma * reg
         return RACLLossOutput(loss=total, cls=cls, std=std, enh=enh, reg=reg)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from modeling_racl import RACLConfig
-from modeling_racl.loss_racl import RACLLoss
+from modeling_racl.loss_racl import RACLLoss, standard_contrastive_loss
 
 TAU = 0.5
 # 4 clips: original bona fide x2, a reconstruction of clip 0 (spoof), an original spoof
@@ -156,3 +156,17 @@ def test_a_reconstruction_output_makes_lcls_a_three_way_cross_entropy():
     torch.testing.assert_close(loss(logits, torch.randn(4, 8), labels, recon).cls, by_hand)
     with pytest.raises(ValueError, match="class_weights weighs two classes"):
         RACLConfig(reconstruction_class=True, class_weights=[1.0, 2.0])
+
+
+def test_a_reconstruction_class_separates_original_spoofs_from_reconstructions_in_lstd_and_lreg():
+    def terms(three_way):
+        config = RACLConfig(reconstruction_class=three_way, racl_cls_weight=1.0, racl_alpha=0.5, racl_beta=0.0, racl_gamma=0.5)
+        logits = torch.zeros(4, 3 if three_way else 2)
+        # two bona fide clips at one point; an original spoof and a reconstruction far apart from each other
+        z = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        return RACLLoss(config)(logits, z, torch.tensor([0, 0, 1, 1]), torch.tensor([False, False, False, True]))
+
+    two, three = terms(False), terms(True)
+    assert two.reg > 0 and three.reg.item() == pytest.approx(0.0, abs=1e-7)  # as three classes every class is one point
+    assert three.std < two.std  # the spoof and the reconstruction are no longer positives of each other
+    torch.testing.assert_close(three.std, standard_contrastive_loss(torch.nn.functional.normalize(torch.eye(3)[[0, 0, 1, 2]], dim=-1), torch.tensor([0, 0, 1, 2]), 0.07))
