@@ -57,6 +57,10 @@ def front_end_sentence(config) -> str:
     return frontend_for(config).description
 
 
+THREE_CLASSES = """ In training, reconstructions were a class of their own (bona fide / original spoof / reconstruction);
+  the spoof logit is the log-sum-exp of the two spoof outputs, so the two labels and the score keep their meaning."""
+
+
 def model_card(config: RACLConfig, results: dict | None = None, repo_id: str | None = None, datasets: list[str] | None = None) -> str:
     """The model card: front matter (+ model-index from ``results``) and the text a user needs."""
     meta = {
@@ -102,7 +106,7 @@ racl-score --model {name} --format table path/to/audio/
 - `p_bonafide = sigmoid({config.calibration_scale:.4g} · score + {config.calibration_bias:.4g})`, a logistic
   calibration fitted on the validation split. It is calibrated for audio like the training data only.
 - Labels: `0 = bonafide`, `1 = spoof`. A reconstruction of real speech (codec, vocoder, diffusion) counts
-  as spoof.
+  as spoof.{THREE_CLASSES if config.reconstruction_class else ""}
 
 ## Results
 

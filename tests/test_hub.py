@@ -93,3 +93,12 @@ def test_model_card_carries_results_as_model_index(tiny_config):
     metric = meta["model-index"][0]["results"][0]["metrics"][0]
     assert metric == {"type": "eer", "name": "EER (%)", "value": 5.25}
     assert "| demo-test | 5.25 | - |" in card
+
+
+def test_the_model_card_says_when_reconstructions_were_a_class_of_their_own(tiny_config):
+    from modeling_racl import RACLConfig
+    from racl.export import model_card
+
+    assert "a class of their own" not in model_card(tiny_config)
+    three = RACLConfig.from_dict({**tiny_config.to_dict(), "reconstruction_class": True})
+    assert "reconstructions were a class of their own" in model_card(three)
