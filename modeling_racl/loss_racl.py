@@ -4,7 +4,8 @@
 
 - Lcls: cross-entropy on the two logits (optionally class-weighted). With ``reconstruction_class`` the classes
   of Lcls, Lstd and Lreg are three: bona fide, original spoof, reconstruction.
-- Lstd: supervised contrastive loss (SupCon) on L2-normalised embeddings with the binary labels.
+- Lstd: supervised contrastive loss (SupCon) on L2-normalised embeddings with the labels (the three classes above
+  with ``reconstruction_class``).
 - Lenh: the same form restricted to the hard structure of the batch: anchors are *original* bona fide
   clips, positives the other original bona fide clips, negatives the reconstructions (of bona fide and
   of spoof), the anchor's own reconstruction included.

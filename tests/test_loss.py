@@ -170,3 +170,9 @@ def test_a_reconstruction_class_separates_original_spoofs_from_reconstructions_i
     assert two.reg > 0 and three.reg.item() == pytest.approx(0.0, abs=1e-7)  # as three classes every class is one point
     assert three.std < two.std  # the spoof and the reconstruction are no longer positives of each other
     torch.testing.assert_close(three.std, standard_contrastive_loss(torch.nn.functional.normalize(torch.eye(3)[[0, 0, 1, 2]], dim=-1), torch.tensor([0, 0, 1, 2]), 0.07))
+
+
+@pytest.mark.parametrize("key", ["reconstruction_class", "spectral_branch_head"])
+def test_a_switch_given_as_a_string_is_one_clear_error(key):
+    with pytest.raises(ValueError, match=f"{key} must be true or false, got 'yes'"):
+        RACLConfig(**{key: "yes"})
