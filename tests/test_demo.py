@@ -146,6 +146,7 @@ def test_whole_demo_on_a_tiny_slice(tmp_path):
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["backbone_config"]["model_type"] == "whisper" and config["backbone_name_or_path"] == "backbones/whisper-base"
     assert config["reconstruction_class"] is True and config["id2label"] == {"0": "bonafide", "1": "spoof"}  # two labels out
+    assert json.loads((out / "model" / "validation_scores.json").read_text())["selection_metric"] == "last"  # the final step's model
     card = (out / "model" / "README.md").read_text()
     assert str(ROOT) not in card and str(tmp_path) not in card and "`backbones/whisper-base`" in card
     report = (out / "report.md").read_text()

@@ -60,11 +60,18 @@ class TrainingSection:
     save_every_steps: int = 50
     log_every_steps: int = 10
     checkpoints_total_limit: int = 2
-    selection_metric: str = "eer"  # eer (pooled validation EER) | eer_unseen (spoofs of attacks unseen in training)
+    # eer (pooled validation EER) | eer_unseen (spoofs of attacks unseen in training) | last (the final step's model;
+    # validation is still scored, logged and calibrates it)
+    selection_metric: str = "eer"
     eval_batch_size: int = 8
     report_to: str = "tensorboard"  # an Accelerate tracker name, or "none"
     calibrate: bool = True  # fit p(bonafide) on validation scores of the best model
     evaluate_test: bool = True  # score the test split with the best model at the end
+
+    @property
+    def reported_metric(self) -> str:
+        """The validation number reported for the kept model: the selection metric, or pooled EER when the last step is kept."""
+        return "eer" if self.selection_metric == "last" else self.selection_metric
 
 
 @dataclass
@@ -83,7 +90,7 @@ CHOICES = {
     "training.mixed_precision": ("no", "fp16", "bf16"),
     "training.enh_scope": ("batch", "pair"),
     "training.contrastive_batch": ("global", "process"),
-    "training.selection_metric": ("eer", "eer_unseen"),
+    "training.selection_metric": ("eer", "eer_unseen", "last"),
 }
 
 

@@ -214,7 +214,7 @@ def log_terms(accelerator, out, scheduler, step, bar):
 def finish(accelerator, cfg, state, val_split, test_split, train_attacks) -> dict:
     """Calibrate the best model on validation scores and evaluate it on the test split."""
     best = Path(cfg.training.output_dir) / "best"
-    summary = {"best_step": state.best_step, f"validation_{cfg.training.selection_metric}": state.best_metric}
+    summary = {"best_step": state.best_step, f"validation_{cfg.training.reported_metric}": state.best_metric}
     if not accelerator.is_main_process or not best.exists():
         accelerator.wait_for_everyone()
         return summary

@@ -61,7 +61,7 @@ def multi_seed(cfg: TrainConfig, seeds: list[int]) -> dict:
 
     run_seeds(seeds, {"": base}, one)
     report = {"seeds": seeds, "runs": runs}
-    for key in (f"validation_{cfg.training.selection_metric}",):
+    for key in (f"validation_{cfg.training.reported_metric}",):
         values = [r.get(key, r.get("validation_eer")) for r in runs.values()]  # a run may fall back to pooled EER
         report[key] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
     tests = [r["test"]["eer"] for r in runs.values() if "test" in r]

@@ -68,14 +68,15 @@ def selection_value(scores: dict, metric: str, train_attacks: set[str]) -> dict:
 
 def evaluate_and_keep_best(accelerator, model, extractor, val_split, cfg, state, train_attacks, windows=None):
     """Score validation (from ``windows``, its cached hidden states, when given), log it, and export the model to
-    ``<output_dir>/best`` when it is the best so far."""
+    ``<output_dir>/best`` when it is the best so far (with ``selection_metric: last``, at the final step only)."""
     model.eval()
     scores = validation_scores(model, extractor, val_split, cfg.training.eval_batch_size, accelerator, windows)
     result = selection_value(scores, cfg.training.selection_metric, train_attacks)
     accelerator.log({f"validation/{k}": v for k, v in result.items()}, step=state.step)
-    metric = result[cfg.training.selection_metric]
+    metric = result[cfg.training.reported_metric]
     logger.info("step %d: validation %s", state.step, {k: round(v, 4) for k, v in result.items()})
-    if metric < state.best_metric:
+    keep = state.step >= cfg.training.max_steps if cfg.training.selection_metric == "last" else metric < state.best_metric
+    if keep:
         state.best_metric, state.best_step = metric, state.step
         if accelerator.is_main_process:
             best = Path(cfg.training.output_dir) / "best"
