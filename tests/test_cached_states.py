@@ -163,23 +163,6 @@ def test_a_cached_run_trains_the_head_only_and_saves_a_model_scored_from_wavefor
     assert again.returncode == 0 and "backbone hidden states" not in again.stderr, again.stderr[-3000:]
 
 
-def test_selection_last_keeps_the_final_steps_model_and_reports_its_validation_eer(tmp_path, tiny_dataset_dir):
-    from safetensors.numpy import load_file
-
-    out = tmp_path / "run"
-    proc = run_train([*FAST, f"data.path={tiny_dataset_dir}", f"training.output_dir={out}", "training.max_steps=4",
-                      "training.eval_every_steps=2", "training.save_every_steps=2", "training.selection_metric=last",
-                      "training.trainable_backbone_layers=0", "training.cache_backbone_states=true",
-                      *[f"augment.{kind}_prob=0" for kind in ("rawboost", "noise", "rir")]])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    kept, last = load_file(str(out / "best" / "model.safetensors")), load_file(str(out / "checkpoints" / "step-4" / "model.safetensors"))
-    assert kept.keys() == last.keys() and all(np.array_equal(kept[k], last[k]) for k in kept)
-    saved = json.loads((out / "best" / "validation_scores.json").read_text())
-    summary = json.loads((out / "summary.json").read_text())
-    assert saved["step"] == summary["best_step"] == 4 and saved["selection_metric"] == "last"
-    assert summary["validation_eer"] == pytest.approx(saved["eer"])
-
-
 @pytest.mark.parametrize(
     "overrides, message",
     [

@@ -1,5 +1,5 @@
 """racl.training (and train_racl.py over it): config strictness, data checks, resume, the seed loop,
-multi-process run, reloadable best model."""
+multi-process run, reloadable best model, the last-step selection."""
 
 import json
 import os
@@ -192,6 +192,24 @@ def test_run_writes_a_reloadable_best_model_that_reproduces_its_validation_eer(f
     assert list((finished_run / "racl").rglob("events.out.tfevents*")), "tensorboard logs"
     summary = json.loads((finished_run / "summary.json").read_text())
     assert summary["calibration"]["scale"] > 0 and "test" in summary
+
+
+def test_selection_last_keeps_the_final_steps_model_and_reports_its_validation_eer(tmp_path, tiny_dataset_dir):
+    """The cached path (frozen backbone) keeps the run short; the rule is the same for any run."""
+    from safetensors.numpy import load_file
+
+    out = tmp_path / "run"
+    proc = run_train([*FAST, f"data.path={tiny_dataset_dir}", f"training.output_dir={out}", "training.max_steps=4",
+                      "training.eval_every_steps=2", "training.save_every_steps=2", "training.selection_metric=last",
+                      "training.trainable_backbone_layers=0", "training.cache_backbone_states=true",
+                      *[f"augment.{kind}_prob=0" for kind in ("rawboost", "noise", "rir")]])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    kept, last = load_file(str(out / "best" / "model.safetensors")), load_file(str(out / "checkpoints" / "step-4" / "model.safetensors"))
+    assert kept.keys() == last.keys() and all(np.array_equal(kept[k], last[k]) for k in kept)
+    saved = json.loads((out / "best" / "validation_scores.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert saved["step"] == summary["best_step"] == 4 and saved["selection_metric"] == "last"
+    assert summary["validation_eer"] == pytest.approx(saved["eer"])
 
 
 def test_validation_during_training_scores_every_clip_at_the_end_of_an_epoch(tiny_model, tiny_dataset_dir):
