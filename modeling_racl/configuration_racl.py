@@ -269,13 +269,15 @@ class RACLConfig(PretrainedConfig):
             raise ValueError(f"aasist_block_pool must be >= 1, got {aasist_block_pool}")
         if aggregation not in AGGREGATION_MODES:
             raise ValueError(f"aggregation must be one of {AGGREGATION_MODES}, got {aggregation!r}")
+        switches = {"spectral_branch": spectral_branch, "spectral_branch_head": spectral_branch_head,
+                    "aggregation_layer_norm": aggregation_layer_norm, "reconstruction_class": reconstruction_class}
+        for name, value in switches.items():
+            if not isinstance(value, bool):  # a string from a hand-written config would otherwise count as true
+                raise ValueError(f"{name} must be true or false, got {value!r}")
         if spectral_branch and frontend != "backbone":
             raise ValueError(f"spectral_branch goes beside a pretrained encoder (frontend='backbone'), not frontend={frontend!r}")
         if not 0.0 <= spectral_branch_dropout < 1.0 or (spectral_branch_dropout and not spectral_branch):
             raise ValueError(f"spectral_branch_dropout must be in [0, 1) and needs spectral_branch=True, got {spectral_branch_dropout}")
-        for name, value in (("spectral_branch_head", spectral_branch_head), ("reconstruction_class", reconstruction_class)):
-            if not isinstance(value, bool):  # a string from a hand-written config would otherwise count as true
-                raise ValueError(f"{name} must be true or false, got {value!r}")
         if spectral_branch_head and not spectral_branch:
             raise ValueError("spectral_branch_head gives the spectral branch a head of its own: it needs spectral_branch=True")
         if aggregation_layers is not None:

@@ -172,7 +172,7 @@ def test_a_reconstruction_class_separates_original_spoofs_from_reconstructions_i
     torch.testing.assert_close(three.std, standard_contrastive_loss(torch.nn.functional.normalize(torch.eye(3)[[0, 0, 1, 2]], dim=-1), torch.tensor([0, 0, 1, 2]), 0.07))
 
 
-@pytest.mark.parametrize("key", ["reconstruction_class", "spectral_branch_head"])
+@pytest.mark.parametrize("key", ["reconstruction_class", "spectral_branch_head", "spectral_branch", "aggregation_layer_norm"])
 def test_a_switch_given_as_a_string_is_one_clear_error(key):
     with pytest.raises(ValueError, match=f"{key} must be true or false, got 'yes'"):
         RACLConfig(**{key: "yes"})
