@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from datasets_scripts.corpora import CORPORA, get_reader, iter_corpus
-from datasets_scripts.corpora import asvspoof2019, asvspoof2021, codecfake, diffssd, folder, in_the_wild, wavefake
+from datasets_scripts.corpora import asvspoof2019, asvspoof2021, codecfake, diffssd, folder, in_the_wild, ktuberling, wavefake
 from datasets_scripts.schema import ClipRecord
 
 SR = 16_000
@@ -38,7 +38,7 @@ def rec(path, utt_id, label, speaker, corpus, attack="-", source_id=None, extra=
 def test_registry_names_and_unknown_name():
     assert set(CORPORA) == {
         "asvspoof2019_la", "asvspoof2021_la", "asvspoof2021_df", "in_the_wild", "codecfake",
-        "wavefake", "diffssd", "folder", "demo",
+        "wavefake", "diffssd", "folder", "demo", "ktuberling",
     }
     assert CORPORA["demo"] == "fillets"  # imported on first use only
     demo = get_reader("demo")
@@ -362,3 +362,58 @@ def test_folder_csv(tmp_path):
         list(folder.iter_clips(str(tmp_path)))
     with pytest.raises(FileNotFoundError, match="CSV list"):
         folder.iter_clips(str(tmp_path / "missing.csv"))
+
+
+# KTuberling's spoken words
+
+
+def write_theme(root: Path, language: str, words: dict[str, float], ext: str = "ogg") -> None:
+    """A theme file listing ``words`` (name -> seconds of noise), each written as ``<language>/<name>.<ext>``."""
+    rng = np.random.default_rng(1)
+    lines = []
+    for word, seconds in words.items():
+        path = root / language / f"{word}.{ext}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, rng.uniform(-0.1, 0.1, int(SR * seconds)).astype(np.float32), SR)
+        lines.append(f'    <sound name="{word}" file="{language}/{word}.{ext}" />')
+    lines.append(f'    <sound name="missing" file="{language}/missing.ogg" />')  # listed, not shipped: skipped
+    write_text(root / f"{language}.soundtheme", f'<language code="{language}">\n' + "\n".join(lines) + "\n</language>\n")
+
+
+def test_ktuberling_words_per_language(tmp_path):
+    write_theme(tmp_path, "de", {"hut": 0.7, "ohr": 0.3, "nase": 0.9, "auge": 0.6, "mund": 0.8})
+    write_theme(tmp_path, "fr", {"chapeau": 0.6, "nez": 0.6}, ext="wav")
+    records = list(iter_corpus("ktuberling", str(tmp_path), languages=["fr", "de"]))
+    # theme order within a language; words under min_seconds (0.5) and unshipped files are skipped
+    assert [r.utt_id for r in records] == [
+        "ktuberling-fr-chapeau", "ktuberling-fr-nez",
+        "ktuberling-de-hut", "ktuberling-de-nase", "ktuberling-de-auge", "ktuberling-de-mund",
+    ]
+    first = records[0]
+    assert (first.label, first.attack, first.corpus, first.speaker) == (0, "-", "ktuberling", "ktuberling-fr")
+    assert first.extra["word"] == "chapeau" and first.extra["language"] == "fr"
+    assert first.extra["duration"] == pytest.approx(0.6, abs=1e-3)
+    assert Path(first.path) == tmp_path / "fr" / "chapeau.wav"
+    # per_language spreads the cap over the list; min_seconds moves the cut
+    spread = list(ktuberling.iter_clips(str(tmp_path), languages=["de"], per_language=2))
+    assert [r.extra["word"] for r in spread] == ["hut", "auge"]
+    longer = list(ktuberling.iter_clips(str(tmp_path), languages=["de"], min_seconds=0.75))
+    assert [r.extra["word"] for r in longer] == ["nase", "mund"]
+
+
+def test_ktuberling_defaults_keep_english_dutch_and_opus_out():
+    assert not {"en", "nl", "nds", "nn"} & set(ktuberling.DEFAULT_LANGUAGES)
+    assert not any(language.startswith("sr@") for language in ktuberling.DEFAULT_LANGUAGES)
+
+
+def test_ktuberling_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="install the Debian package ktuberling-data"):
+        list(ktuberling.iter_clips(str(tmp_path / "nowhere")))
+    write_theme(tmp_path, "de", {"hut": 0.7})
+    with pytest.raises(FileNotFoundError, match=r"it\.soundtheme: no such theme file; languages here: de"):
+        list(ktuberling.iter_clips(str(tmp_path), languages=["de", "it"]))
+    write_text(tmp_path / "ru.soundtheme", "<language><sound")
+    with pytest.raises(ValueError, match="ru.soundtheme: not a readable theme file"):
+        list(ktuberling.iter_clips(str(tmp_path), languages=["ru"]))
+    with pytest.raises(ValueError, match="no official 'train' split"):
+        list(ktuberling.iter_clips(str(tmp_path), split="train"))

@@ -35,6 +35,7 @@ CORPORA: dict[str, str] = {
     "diffssd": "diffssd",
     "folder": "folder",
     "demo": "fillets",
+    "ktuberling": "ktuberling",
 }
 
 Reader = Callable[..., Iterator[ClipRecord]]
