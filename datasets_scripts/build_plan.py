@@ -15,6 +15,7 @@ from pathlib import Path
 from racl.config import ConfigError
 
 from .build_config import BuildConfig
+from .corpora import spread
 from .schema import LABEL_NAMES, ClipRecord
 from .splits import Dropped, assign_splits
 
@@ -53,14 +54,6 @@ class Plan:
     def digest(self) -> str:
         payload = json.dumps([asdict(i) for i in self.items], sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()
-
-
-def spread(items: list, limit: int | None) -> list:
-    """At most ``limit`` items, evenly spread over the list (every part of a sorted corpus appears)."""
-    if limit is None or limit >= len(items):
-        return list(items)
-    step = len(items) / limit
-    return [items[int(i * step)] for i in range(limit)]
 
 
 def _resolve_root(root: str | None) -> str | None:

@@ -176,6 +176,14 @@ def unique_ids(records: Iterable[ClipRecord], source: str | os.PathLike) -> Iter
         yield record
 
 
+def spread(items: list, limit: int | None) -> list:
+    """At most ``limit`` items, evenly spread over the list (every part of a sorted corpus appears)."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    step = len(items) / max(limit, 1)
+    return [items[int(i * step)] for i in range(limit)]
+
+
 def pick(row: dict[str, str], names: tuple[str, ...], default: str) -> str:
     """The first non-empty cell among ``names`` (optional columns with several spellings)."""
     return next((row[n] for n in names if row.get(n)), default)

@@ -40,6 +40,7 @@ from collections.abc import Iterator
 import soundfile as sf
 
 from ..schema import BONAFIDE, NO_ATTACK, ClipRecord
+from . import spread
 
 DATA_ROOT = "/usr/share/games/fillets-ng"
 CORPUS = "demo"
@@ -140,11 +141,7 @@ def iter_clips(
     for language in languages:
         if language not in LANGUAGES:
             raise ValueError(f"language {language!r}: the demo corpus has {LANGUAGES}")
-        records = list(iter_language(root, language))
-        if limit is not None and limit < len(records):
-            step = len(records) / max(limit, 1)
-            records = [records[int(i * step)] for i in range(limit)]
-        for record in records:
+        for record in spread(list(iter_language(root, language)), limit):
             if with_duration:
                 record.extra["duration"] = float(sf.info(record.path).duration)
             yield record

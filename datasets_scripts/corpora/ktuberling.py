@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import soundfile as sf
 
 from ..schema import BONAFIDE, NO_ATTACK, ClipRecord
-from . import require_dir
+from . import require_dir, spread
 
 DATA_ROOT = "/usr/share/ktuberling/sounds"
 CORPUS = "ktuberling"
@@ -65,11 +65,7 @@ def iter_clips(
     root = str(require_dir(root or DATA_ROOT, f"KTuberling's sounds (install the Debian package {DEBIAN_PACKAGE})"))
     for language in languages:
         words = [(w, p, sf.info(p).duration) for w, p in theme_files(root, language)]
-        words = [(w, p, d) for w, p, d in words if d >= min_seconds]
-        if per_language is not None and per_language < len(words):
-            step = len(words) / per_language
-            words = [words[int(i * step)] for i in range(per_language)]
-        for word, path, duration in words:
+        for word, path, duration in spread([(w, p, d) for w, p, d in words if d >= min_seconds], per_language):
             yield ClipRecord(
                 path=path,
                 utt_id=f"ktuberling-{language}-{os.path.splitext(os.path.basename(path))[0]}",
