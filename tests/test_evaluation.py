@@ -337,8 +337,8 @@ def _one_class_folder(tmp_path):
         ("unknown-corpus", "unknown corpus"),
         ("unknown-split", "no split 'nope'"),
         ("missing-column", "no 'label' column"),
-        ("one-class", "only bona fide"),
-        ("one-class-corpus", "only bona fide"),
+        ("one-class", "only bona fide clips; EER needs both classes (to count how many clips of one class get the other's"),
+        ("one-class-corpus", "only bona fide clips; EER needs both classes (to count"),
         ("missing-model", "cannot load model"),
     ],
 )

@@ -37,6 +37,8 @@ from .suite import SUITES, check_set, run_suite, suite_roots
 from .summary import read_asv_scores, summarize
 
 logger = logging.getLogger("racl.evaluation")  # the package's: its modules log under it
+# What one class can still tell (e.g. how much of a user's real speech is called spoof), with the tool that tells it.
+ONE_CLASS_HINT = " (to count how many clips of one class get the other's label, score them: racl-score --format csv --out FILE)"
 
 
 def _split_of(dataset_dict, split: str, data: str):
@@ -45,7 +47,7 @@ def _split_of(dataset_dict, split: str, data: str):
     labels = set(dataset_metadata(dataset)["label"])
     if labels != {BONAFIDE, SPOOF}:
         only = "bona fide" if labels == {BONAFIDE} else "spoof"
-        raise ValueError(f"{data}: split {split!r} holds only {only} clips; EER needs both classes")
+        raise ValueError(f"{data}: split {split!r} holds only {only} clips; EER needs both classes{ONE_CLASS_HINT}")
     return dataset
 
 
@@ -114,7 +116,7 @@ def _prepare_data(args):
         labels = {r.label for r in iter_corpus(args.corpus, args.root, split)}
         if labels != {BONAFIDE, SPOOF}:
             found = "no" if not labels else "only bona fide" if labels == {BONAFIDE} else "only spoof"
-            raise ValueError(f"corpus {args.corpus!r} at {args.root}, split {split}: {found} clips; EER needs both classes")
+            raise ValueError(f"corpus {args.corpus!r} at {args.root}, split {split}: {found} clips; EER needs both classes{ONE_CLASS_HINT}")
     name = f"{args.corpus} {args.corpus_split or 'all'}"
 
     def corpus_run(scorer, split=args.corpus_split):
