@@ -37,17 +37,18 @@ from .suite import SUITES, check_set, run_suite, suite_roots
 from .summary import read_asv_scores, summarize
 
 logger = logging.getLogger("racl.evaluation")  # the package's: its modules log under it
-# What one class can still tell (e.g. how much of a user's real speech is called spoof), with the tool that tells it.
-ONE_CLASS_HINT = " (to count how many clips of one class get the other's label, score them: racl-score --format csv --out FILE)"
+def _check_both_classes(labels: set, where: str) -> None:
+    """EER needs bona fide and spoof clips; a set of one class gets one line naming what can count it instead."""
+    if labels != {BONAFIDE, SPOOF}:
+        found = "no" if not labels else "only bona fide" if labels == {BONAFIDE} else "only spoof"
+        raise ValueError(f"{where}: {found} clips; EER needs both classes (to count how many clips of one class get the "
+                         "other's label, score them: racl-score --format csv --out FILE)")
 
 
 def _split_of(dataset_dict, split: str, data: str):
     """The split, checked: present, not empty, with a label column and both classes."""
     dataset = get_split(dataset_dict, split, data)
-    labels = set(dataset_metadata(dataset)["label"])
-    if labels != {BONAFIDE, SPOOF}:
-        only = "bona fide" if labels == {BONAFIDE} else "spoof"
-        raise ValueError(f"{data}: split {split!r} holds only {only} clips; EER needs both classes{ONE_CLASS_HINT}")
+    _check_both_classes(set(dataset_metadata(dataset)["label"]), f"{data}: split {split!r}")
     return dataset
 
 
@@ -113,10 +114,7 @@ def _prepare_data(args):
 
     # unknown corpus, wrong layout, unknown split, one class only: all before the model loads
     for split in [args.corpus_split] + ([args.calibrate_on] if args.calibrate_on else []):
-        labels = {r.label for r in iter_corpus(args.corpus, args.root, split)}
-        if labels != {BONAFIDE, SPOOF}:
-            found = "no" if not labels else "only bona fide" if labels == {BONAFIDE} else "only spoof"
-            raise ValueError(f"corpus {args.corpus!r} at {args.root}, split {split}: {found} clips; EER needs both classes{ONE_CLASS_HINT}")
+        _check_both_classes({r.label for r in iter_corpus(args.corpus, args.root, split)}, f"corpus {args.corpus!r} at {args.root}, split {split}")
     name = f"{args.corpus} {args.corpus_split or 'all'}"
 
     def corpus_run(scorer, split=args.corpus_split):
