@@ -38,6 +38,11 @@ from .streaming import stream_audio, streamable_seconds
 NO_SPEECH = "no speech"  # the label of a file in which no window holds speech
 
 
+def verdict(p_bonafide: float) -> str:
+    """The label of a clip from its calibrated p(bonafide): bona fide from 0.5 up (one rule for every command)."""
+    return "bonafide" if p_bonafide >= 0.5 else "spoof"
+
+
 @dataclass
 class WindowScore:
     start: float  # seconds
@@ -155,6 +160,11 @@ class Scorer:
         """The model's calibrated p(bonafide) of a clip score (in float64: a clip score is a mean of window scores)."""
         return float(self.model.bonafide_probability(torch.tensor(score, dtype=torch.float64)))
 
+    @property
+    def decision_score(self) -> float:
+        """The clip score at which the verdict turns (calibrated p(bonafide) = 0.5; calibration keeps its scale positive)."""
+        return -self.config.calibration_bias / self.config.calibration_scale
+
     def check_length(self, wave: np.ndarray, name: str) -> np.ndarray:
         self.check_samples(len(wave), name)
         return wave
@@ -185,7 +195,7 @@ class Scorer:
             return ClipScore(path=name, label=NO_SPEECH, duration=duration, speech_seconds=speech_seconds, windows=windows)
         score = float(np.mean(voting))
         p = self.probability(score)
-        return ClipScore(path=name, score=score, p_bonafide=p, label="bonafide" if p >= 0.5 else "spoof", duration=duration,
+        return ClipScore(path=name, score=score, p_bonafide=p, label=verdict(p), duration=duration,
                          speech_seconds=speech_seconds, windows=windows)
 
     def score_waveforms(self, waves: list[np.ndarray], names: list[str] | None = None) -> list[ClipScore]:

@@ -323,6 +323,19 @@ def test_score_corpus_lists_unreadable_files(scorer, write_wav, tmp_path):
     assert [u for u, _ in table.unreadable] == ["spoof-x-empty"]
 
 
+def test_cli_on_a_spoof_only_split_reports_misses_per_attack(tiny_model_dir, tmp_path, capsys):
+    make_split([r for r in TEST_ROWS if r[1] == 1]).to_parquet(str(tmp_path / "spoofs" / "data" / "test-00000-of-00001.parquet"))
+    out = tmp_path / "out"
+    code = main(["--model", str(tiny_model_dir), "--data", str(tmp_path / "spoofs"), "--out", str(out), "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    scorer = Scorer.from_pretrained(str(tiny_model_dir), device="cpu")
+    expected = sum(scorer.probability(s) >= 0.5 for s in map(float, np.loadtxt(out / "scores.txt", usecols=1)))
+    assert results["one_class"] == "spoof" and results["labelled_bonafide"]["n_other"] == expected
+    assert set(results["per_attack"]) == {"-", "A", "B"} and set(results["per_reconstruction"]) == {"none", "hifigan", "world"}
+    assert "misses" in (out / "report.md").read_text()
+
+
 def _one_class_folder(tmp_path):
     folder = tmp_path / "only" / "bonafide"
     folder.mkdir(parents=True)
@@ -337,8 +350,8 @@ def _one_class_folder(tmp_path):
         ("unknown-corpus", "unknown corpus"),
         ("unknown-split", "no split 'nope'"),
         ("missing-column", "no 'label' column"),
-        ("one-class", "only bona fide clips; EER needs both classes (to count how many clips of one class get the other's"),
-        ("one-class-corpus", "only bona fide clips; EER needs both classes (to count"),
+        ("one-class-card", "split 'test': clips of one class only, so no EER for --update-card to record"),
+        ("one-class-corpus-card", "clips of one class only, so no EER for --update-card to record"),
         ("missing-model", "cannot load model"),
     ],
 )
@@ -349,16 +362,16 @@ def test_cli_bad_input_one_line_exit_2(case, expected, dataset_dir, tiny_model_d
         "unknown-corpus": ["--corpus", "nosuch", "--root", str(tmp_path)],
         "unknown-split": ["--data", str(dataset_dir), "--split", "nope"],
         "missing-column": ["--data", str(dataset_dir)],
-        "one-class": ["--data", str(dataset_dir)],
-        "one-class-corpus": ["--corpus", "folder", "--root", str(_one_class_folder(tmp_path))],
+        "one-class-card": ["--data", str(dataset_dir)],
+        "one-class-corpus-card": ["--corpus", "folder", "--root", str(_one_class_folder(tmp_path)), "--update-card"],
         "missing-model": ["--data", str(dataset_dir)],
     }[case]
-    if case in ("missing-column", "one-class"):
+    if case in ("missing-column", "one-class-card"):
         rows = VALIDATION_ROWS if case == "missing-column" else [r for r in TEST_ROWS if r[1] == 0]
         ds = make_split(rows)
         ds = ds.remove_columns("label") if case == "missing-column" else ds
         ds.to_parquet(str(tmp_path / "bad" / "data" / "test-00000-of-00001.parquet"))
-        args = ["--data", str(tmp_path / "bad")]
+        args = ["--data", str(tmp_path / "bad")] + (["--update-card"] if case == "one-class-card" else [])
     if case == "missing-model":
         model = str(tmp_path / "no-model")
     capsys.readouterr()  # only what main writes

@@ -12,8 +12,10 @@ Polarity as in :mod:`racl.metrics`: higher score = more bona fide, label 0 bonaf
     racl-eval --model FOLDER_OR_ID --suite paper [--roots roots.yaml]   # the paper's five sets (racl.evaluation.suite)
 
 Writes ``scores.txt``, ``results.json``, ``report.md``, ``det.png``, ``score_hist.png`` and
-``embeddings.png`` to ``--out``. Exit status 0 on success (unreadable corpus files are listed and
-excluded, not fatal), 2 on bad input.
+``embeddings.png`` to ``--out``. A set of one class (e.g. ``--corpus folder`` on a folder holding only
+``bonafide/``: your own real speech) has no EER; it gets the one-class report instead
+(:mod:`racl.evaluation.one_class`: how many clips get the other label, overall and per speaker / attack).
+Exit status 0 on success (unreadable corpus files are listed and excluded, not fatal), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -32,24 +34,34 @@ from ..scoring import Scorer
 from .corpus import score_corpus
 from .dataset import dataset_metadata, score_dataset, seen_systems
 from .model_folder import calibrate, card_results, update_model_card
+from .one_class import summarize_one_class, write_one_class_report
 from .report import write_report
 from .suite import SUITES, check_set, run_suite, suite_roots
 from .summary import read_asv_scores, summarize
 
 logger = logging.getLogger("racl.evaluation")  # the package's: its modules log under it
 def _check_both_classes(labels: set, where: str) -> None:
-    """EER needs bona fide and spoof clips; a set of one class gets one line naming what can count it instead."""
+    """Calibration needs bona fide and spoof clips: a set of one class gets one line."""
     if labels != {BONAFIDE, SPOOF}:
         found = "no" if not labels else "only bona fide" if labels == {BONAFIDE} else "only spoof"
-        raise ValueError(f"{where}: {found} clips; EER needs both classes (to count how many clips of one class get the "
-                         "other's label, score them: racl-score --format csv --out FILE)")
+        raise ValueError(f"{where}: {found} clips; calibration needs both classes")
+
+
+def _check_some_clips(labels: set, where: str, args) -> bool:
+    """Whether the set to score holds one class only (then it gets the one-class report, which has no EER to record)."""
+    if not labels:
+        raise ValueError(f"{where}: no clips")
+    one_class = len(labels) == 1
+    if one_class and args.update_card:
+        raise ValueError(f"{where}: clips of one class only, so no EER for --update-card to record; leave it out "
+                         "for the one-class report (how many clips get the other label)")
+    return one_class
 
 
 def _split_of(dataset_dict, split: str, data: str):
-    """The split, checked: present, not empty, with a label column and both classes."""
+    """The split, checked: present, not empty, with a label column; and its set of labels."""
     dataset = get_split(dataset_dict, split, data)
-    _check_both_classes(set(dataset_metadata(dataset)["label"]), f"{data}: split {split!r}")
-    return dataset
+    return dataset, set(dataset_metadata(dataset)["label"])
 
 
 def _slug(text: str) -> str:
@@ -96,12 +108,16 @@ def _csv_set(text: str | None) -> set[str] | None:
 
 
 def _prepare_data(args):
-    """Check the data before the model loads; returns (name, run(scorer), run_calibration(scorer) or None, seen)."""
+    """Check the data before the model loads; returns (name, run(scorer), run_calibration(scorer) or None, seen, one_class)."""
     seen = (_csv_set(args.seen_attacks), _csv_set(args.seen_paradigms))
     if args.data:
         dd = load_dataset_dict(args.data)
-        test = _split_of(dd, args.split, args.data)
-        calib = _split_of(dd, args.calibrate_on, args.data) if args.calibrate_on else None
+        test, labels = _split_of(dd, args.split, args.data)
+        one_class = _check_some_clips(labels, f"{args.data}: split {args.split!r}", args)
+        calib = None
+        if args.calibrate_on:
+            calib, calib_labels = _split_of(dd, args.calibrate_on, args.data)
+            _check_both_classes(calib_labels, f"{args.data}: split {args.calibrate_on!r}")
         if seen == (None, None) and "train" in dd and args.split != "train":
             seen = seen_systems(dd["train"])
         name = f"{Path(args.data).name or args.data} {args.split}"
@@ -109,19 +125,21 @@ def _prepare_data(args):
         def dataset_run(scorer, dataset=test):
             return score_dataset(scorer, dataset=dataset, batch_size=args.batch_size, progress=sys.stderr.isatty())
 
-        return name, dataset_run, (lambda scorer: dataset_run(scorer, calib)) if calib is not None else None, seen
+        return name, dataset_run, (lambda scorer: dataset_run(scorer, calib)) if calib is not None else None, seen, one_class
     from datasets_scripts.corpora import iter_corpus
 
-    # unknown corpus, wrong layout, unknown split, one class only: all before the model loads
-    for split in [args.corpus_split] + ([args.calibrate_on] if args.calibrate_on else []):
-        _check_both_classes({r.label for r in iter_corpus(args.corpus, args.root, split)}, f"corpus {args.corpus!r} at {args.root}, split {split}")
+    # unknown corpus, wrong layout, unknown split, no clips: all before the model loads
+    where = f"corpus {args.corpus!r} at {args.root}, split {{}}"
+    one_class = _check_some_clips({r.label for r in iter_corpus(args.corpus, args.root, args.corpus_split)}, where.format(args.corpus_split), args)
+    if args.calibrate_on:
+        _check_both_classes({r.label for r in iter_corpus(args.corpus, args.root, args.calibrate_on)}, where.format(args.calibrate_on))
     name = f"{args.corpus} {args.corpus_split or 'all'}"
 
     def corpus_run(scorer, split=args.corpus_split):
         return score_corpus(scorer, args.corpus, args.root, split, batch_size=args.batch_size, progress=sys.stderr.isatty())
 
     run_calib = (lambda scorer: corpus_run(scorer, args.calibrate_on)) if args.calibrate_on else None
-    return name, corpus_run, run_calib, seen
+    return name, corpus_run, run_calib, seen, one_class
 
 
 def _print_summary(summary: dict, out: Path) -> None:
@@ -134,6 +152,18 @@ def _print_summary(summary: dict, out: Path) -> None:
         print(f"min t-DCF: {summary['min_tdcf']:.4f}")
     for name, entry in {**summary["per_attack"], **summary["per_reconstruction"]}.items():
         print(f"  {name}: {entry['eer_percent']:.2f} %")
+    print(f"report: {out / 'report.md'}")
+
+
+def _print_one_class(summary: dict, out: Path) -> None:
+    other = "spoof" if summary["one_class"] == "bonafide" else "bonafide"
+    rate = summary[f"labelled_{other}"]
+    print(f"clips: {summary['n_clips']} (all {summary['one_class']}: no EER), unreadable: {summary['n_unreadable']}")
+    print(f"{summary['headline']['name']}: {rate['rate_percent']:.1f} % ({rate['n_other']} of {rate['n_clips']}; "
+          f"95 % interval {rate['ci95_percent'][0]:.1f}-{rate['ci95_percent'][1]:.1f} %)")
+    for key in ("per_speaker", "per_attack", "per_reconstruction"):
+        for name, entry in summary[key].items():
+            print(f"  {name}: {entry['rate_percent']:.1f} % of {entry['n_clips']}")
     print(f"report: {out / 'report.md'}")
 
 
@@ -169,7 +199,7 @@ def _run(args) -> int:
         args.asv_scores = asv_scores_file(args.root, args.corpus_split)  # the organisers' file, where the corpus has it
     if args.asv_scores:
         read_asv_scores(args.asv_scores)  # format errors before the long part
-    name, run, run_calib, (seen_attacks, seen_paradigms) = _prepare_data(args)
+    name, run, run_calib, (seen_attacks, seen_paradigms), one_class = _prepare_data(args)
     scorer = _load_scorer(args)
     calibration = None
     if run_calib is not None:
@@ -177,9 +207,17 @@ def _run(args) -> int:
         scorer.model.config.calibration_scale, scorer.model.config.calibration_bias = scale, bias
         calibration = {"scale": scale, "bias": bias, "split": args.calibrate_on, "written_to": str(Path(args.model) / "config.json")}
     table = run(scorer)
-    summary = summarize(table, args.asv_scores, seen_attacks, seen_paradigms)
     out = Path(args.out or Path("eval_results") / _slug(name))
-    write_report(table, summary, out, calibration, title=f"{Path(args.model).name or args.model} on {name}")
+    title = f"{Path(args.model).name or args.model} on {name}"
+    if one_class:  # e.g. a folder of one's own real speech: how many clips get the other label
+        if not len(table):
+            raise ValueError(f"{name}: no clip could be read (see the lines above)")
+        summary = summarize_one_class(table, scorer.probability, scorer.decision_score)
+        write_one_class_report(table, summary, out, title)
+        _print_one_class(summary, out)
+        return 0
+    summary = summarize(table, args.asv_scores, seen_attacks, seen_paradigms)
+    write_report(table, summary, out, calibration, title=title)
     if args.update_card:
         update_model_card(args.model, card_results(summary, name))
     _print_summary(summary, out)

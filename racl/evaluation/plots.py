@@ -83,16 +83,21 @@ def plot_det(scores, labels, path, groups: Sequence | None = None, title: str = 
     return _save(fig, path)
 
 
-def plot_score_histogram(scores, labels, path, bins: int = 50, title: str = "Score distribution") -> str:
-    """Overlaid histograms of bona fide and spoof scores, with the EER threshold marked."""
+def plot_score_histogram(scores, labels, path, bins: int = 50, title: str = "Score distribution", threshold: float | None = None) -> str:
+    """Overlaid histograms of bona fide and spoof scores, with the EER threshold marked when both classes are there
+    and ``threshold`` (the verdict's decision score) when given."""
     s = as_scores(scores)
     y = as_labels(labels, s.size)
-    eer, threshold = compute_eer(s, y)
     edges = np.histogram_bin_edges(s, bins=bins)
     fig, ax = _figure(6, 4)
-    ax.hist(s[y == BONAFIDE], bins=edges, alpha=0.6, density=True, color="tab:green", label="bona fide")
-    ax.hist(s[y == SPOOF], bins=edges, alpha=0.6, density=True, color="tab:red", label="spoof")
-    ax.axvline(threshold, c="k", ls="--", lw=1, label=f"EER threshold (EER {100 * eer:.2f} %)")
+    for label, colour, name in ((BONAFIDE, "tab:green", "bona fide"), (SPOOF, "tab:red", "spoof")):
+        if (y == label).any():
+            ax.hist(s[y == label], bins=edges, alpha=0.6, density=True, color=colour, label=name)
+    if len(set(y.tolist())) == 2:
+        eer, eer_threshold = compute_eer(s, y)
+        ax.axvline(eer_threshold, c="k", ls="--", lw=1, label=f"EER threshold (EER {100 * eer:.2f} %)")
+    if threshold is not None:
+        ax.axvline(threshold, c="tab:blue", ls=":", lw=1.5, label="verdict threshold (p(bona fide) = 0.5)")
     ax.set_xlabel("score = logit[bonafide] - logit[spoof] (higher = more bona fide)")
     ax.set_ylabel("density")
     ax.set_title(title)

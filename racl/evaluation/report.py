@@ -66,7 +66,7 @@ def write_report(table: ScoreTable, summary: dict, out_dir: str | os.PathLike, c
     out.mkdir(parents=True, exist_ok=True)
     paths = {"scores": out / "scores.txt", "results": out / "results.json", "report": out / "report.md",
              "det": out / "det.png", "score_hist": out / "score_hist.png"}
-    paths["scores"].write_text("".join(f"{u} {s:.6f}\n" for u, s in zip(table.utt_id, table.score)))
+    table.write_scores(paths["scores"])
     plot_det(table.score, table.label, paths["det"], groups=_det_groups(table), title=title)
     plot_score_histogram(table.score, table.label, paths["score_hist"], title=title)
     if table.embeddings is not None and len(table) >= 3:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -68,6 +69,10 @@ class ScoreTable:
             source_label = label_of.get(source, BONAFIDE if attack == NO_ATTACK else SPOOF)
             out.append("bonafide reconstructed" if source_label == BONAFIDE else "spoof reconstructed")
         return out
+
+    def write_scores(self, path) -> None:
+        """``scores.txt``: one ``UTT_ID SCORE`` line per scored clip, in table order."""
+        Path(path).write_text("".join(f"{u} {s:.6f}\n" for u, s in zip(self.utt_id, self.score)))
 
     def to_dict(self) -> dict[str, list]:
         """Plain lists (JSON / pandas friendly), embeddings left out."""
