@@ -7,6 +7,11 @@ card ``README.md`` with usage, score polarity, limitations and (when given) resu
     racl-export --config configs/model/tiny.json --out outputs/tiny-racl      # fresh random model
     racl-export --model outputs/run/best --out outputs/hub --push user/racl   # existing folder → Hub
     racl-export --model outputs/run/best --out outputs/run/best --onnx        # + model.onnx, model_int8.onnx
+    racl-export --checkpoint outputs/run/checkpoints/step-1200 --out outputs/run/step-1200   # another step of a run
+
+``--checkpoint`` takes the weights of a training checkpoint and the rest (config, preprocessing) from the
+run's ``best/`` folder; the calibration fitted there belongs to another step, so it is reset to the plain
+softmax and the command prints how to fit it again (``racl-eval --calibrate-on validation``).
 
 ``--onnx`` adds the graph (dynamic batch and length, with the attention mask) and its int8 dynamic
 quantisation beside the safetensors, for ``racl-score --backend onnx`` (``racl.precision``).
@@ -224,11 +229,31 @@ def quantize_onnx(path: Path, out: Path, fixed_weights: set[str]) -> Path:
     return out
 
 
+def model_from_checkpoint(checkpoint: str | os.PathLike) -> tuple[RACLForAudioClassification, object]:
+    """(model, feature extractor) of a training checkpoint ``RUN/checkpoints/step-N``, calibration reset."""
+    from safetensors.torch import load_file
+
+    ckpt = Path(checkpoint)
+    weights, best = ckpt / "model.safetensors", ckpt.parent.parent / "best"
+    if not weights.is_file():
+        raise ValueError(f"{ckpt}: not a training checkpoint (no model.safetensors; expected RUN/checkpoints/step-N)")
+    if not (best / "config.json").is_file():
+        raise ValueError(f"{ckpt}: its run has no model folder {best} to take the config from (written at the run's first evaluation)")
+    model = RACLForAudioClassification.from_pretrained(best)
+    try:
+        model.load_state_dict(load_file(str(weights)), strict=True)
+    except RuntimeError as error:  # torch lists every mismatched tensor: one line is enough to say what is wrong
+        raise ValueError(f"{ckpt}: its weights do not fit the model of {best}: {str(error).splitlines()[0]}") from None
+    model.config.calibration_scale, model.config.calibration_bias = 1.0, 0.0
+    return model, AutoFeatureExtractor.from_pretrained(best)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="racl-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="an existing model folder or Hub id to re-export")
     source.add_argument("--config", help="a RACLConfig JSON: export a freshly initialised model (random weights)")
+    source.add_argument("--checkpoint", help="a training checkpoint, RUN/checkpoints/step-N: that step's model (config from RUN/best)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--results", help="JSON file {dataset: {eer: fraction, min_tdcf: ...}} for the card's model-index")
     parser.add_argument("--push", metavar="REPO_ID", help="upload the folder to this Hub model repo")
@@ -239,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.config:
             model = RACLForAudioClassification(RACLConfig(**read_model_config(args.config)))
             fe = None
+        elif args.checkpoint:
+            model, fe = model_from_checkpoint(args.checkpoint)
         else:
             model = RACLForAudioClassification.from_pretrained(args.model)
             fe = AutoFeatureExtractor.from_pretrained(args.model)
@@ -254,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"racl-export: {error}", file=sys.stderr)
         return 2
     print(f"racl-export: wrote {out}")
+    if args.checkpoint:
+        print(f"racl-export: calibration reset to the softmax; fit it for this step with racl-eval --model {out} "
+              "--data DATA --calibrate-on validation")
     if args.push:
         print(f"racl-export: pushed {push_folder(out, args.push, private=args.private, commit_message='Upload RACL detector')}")
     return 0

@@ -3,6 +3,7 @@ multi-process run, reloadable best model, the last-step selection."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,6 +193,34 @@ def test_run_writes_a_reloadable_best_model_that_reproduces_its_validation_eer(f
     assert list((finished_run / "racl").rglob("events.out.tfevents*")), "tensorboard logs"
     summary = json.loads((finished_run / "summary.json").read_text())
     assert summary["calibration"]["scale"] > 0 and "test" in summary
+
+
+def test_a_checkpoint_exports_as_a_model_folder_of_that_step(finished_run, tmp_path, capsys):
+    from safetensors.numpy import load_file
+
+    from racl.export import main as export_main
+    from racl.scoring import Scorer
+
+    out = tmp_path / "step-6"
+    assert export_main(["--checkpoint", str(finished_run / "checkpoints" / "step-6"), "--out", str(out)]) == 0
+    assert "--calibrate-on validation" in capsys.readouterr().out
+    saved, exported = load_file(str(finished_run / "checkpoints" / "step-6" / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert saved.keys() == exported.keys() and all(np.array_equal(saved[k], exported[k]) for k in saved)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["calibration_scale"], config["calibration_bias"]) == (1.0, 0.0)  # best/'s belongs to another step
+    assert Scorer.from_pretrained(str(out), device="cpu").score_waveform(np.zeros(16000, np.float32) + 0.01).label in ("bonafide", "spoof")
+    from safetensors.numpy import save_file
+
+    for run, with_best in (("foreign", True), ("no-best", False)):  # weights of another model; a run without best/
+        (tmp_path / run / "checkpoints" / "step-1").mkdir(parents=True)
+        save_file({"x": np.zeros(2, np.float32)}, str(tmp_path / run / "checkpoints" / "step-1" / "model.safetensors"))
+        if with_best:
+            shutil.copytree(finished_run / "best", tmp_path / run / "best")
+    for bad, expected in ((finished_run / "checkpoints", "not a training checkpoint"), (tmp_path / "nowhere", "not a training checkpoint"),
+                          (tmp_path / "foreign" / "checkpoints" / "step-1", "do not fit the model"),
+                          (tmp_path / "no-best" / "checkpoints" / "step-1", "has no model folder")):
+        assert export_main(["--checkpoint", str(bad), "--out", str(tmp_path / "x")]) == 2
+        assert expected in capsys.readouterr().err
 
 
 def test_selection_last_keeps_the_final_steps_model_and_reports_its_validation_eer(tmp_path, tiny_dataset_dir):
