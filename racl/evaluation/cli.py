@@ -40,6 +40,8 @@ from .suite import SUITES, check_set, run_suite, suite_roots
 from .summary import read_asv_scores, summarize
 
 logger = logging.getLogger("racl.evaluation")  # the package's: its modules log under it
+
+
 def _check_both_classes(labels: set, where: str) -> None:
     """Calibration needs bona fide and spoof clips: a set of one class gets one line."""
     if labels != {BONAFIDE, SPOOF}:
@@ -212,7 +214,7 @@ def _run(args) -> int:
     if one_class:  # e.g. a folder of one's own real speech: how many clips get the other label
         if not len(table):
             raise ValueError(f"{name}: no clip could be read (see the lines above)")
-        summary = summarize_one_class(table, scorer.probability, scorer.decision_score)
+        summary = {**summarize_one_class(table, scorer.probability, scorer.decision_score), "calibration": calibration}
         write_one_class_report(table, summary, out, title)
         _print_one_class(summary, out)
         return 0
