@@ -200,6 +200,18 @@ class RACLConfig(PretrainedConfig):
             defaults give the softmax probability; evaluation refits them on the validation split.
         score_window_seconds (`float`, *optional*, defaults to 4.0), score_hop_seconds (`float`, *optional*, defaults to 2.0):
             Window and hop used to score audio longer than one window (scores are averaged over windows).
+        familiarity_layer (`int`, *optional*):
+            The familiarity check (`familiarity_racl.py`): how close a window's audio is to the training audio, as
+            the cosine distance of this backbone hidden state (0 = embeddings), averaged over frames, to its nearest
+            training windows. `None`: no check. Needs a backbone front-end; fitted after training
+            (`python -m racl.familiarity`), which writes the three fields below.
+        familiarity_neighbours (`int`, *optional*, defaults to 5):
+            How many nearest training windows the distance averages over.
+        familiarity_reference_size (`int`, *optional*, defaults to 0):
+            Training windows stored with the weights (the `familiarity.reference` buffer); 0 until fitted.
+        familiarity_threshold (`float`, *optional*):
+            The distance above which audio is unfamiliar: a high quantile of the training windows' own distances
+            (each to the others), so that almost all training audio counts as familiar.
     """
 
     model_type = "racl"
@@ -248,6 +260,10 @@ class RACLConfig(PretrainedConfig):
         calibration_bias: float = 0.0,
         score_window_seconds: float = 4.0,
         score_hop_seconds: float = 2.0,
+        familiarity_layer: int | None = None,
+        familiarity_neighbours: int = 5,
+        familiarity_reference_size: int = 0,
+        familiarity_threshold: float | None = None,
         **kwargs,
     ):
         frontend = FRONTEND_ALIASES.get(frontend, frontend)
@@ -339,6 +355,14 @@ class RACLConfig(PretrainedConfig):
         self.calibration_bias = calibration_bias
         self.score_window_seconds = score_window_seconds
         self.score_hop_seconds = score_hop_seconds
+        if familiarity_neighbours < 1 or familiarity_reference_size < 0:
+            raise ValueError("familiarity_neighbours must be at least 1 and familiarity_reference_size not negative")
+        if familiarity_layer is not None and frontend != "backbone":
+            raise ValueError(f"familiarity_layer reads backbone hidden states; frontend={frontend!r} has none")
+        self.familiarity_layer = familiarity_layer
+        self.familiarity_neighbours = familiarity_neighbours
+        self.familiarity_reference_size = familiarity_reference_size
+        self.familiarity_threshold = familiarity_threshold
 
         kwargs.setdefault("id2label", dict(enumerate(LABEL_NAMES)))
         kwargs.setdefault("label2id", {name: i for i, name in enumerate(LABEL_NAMES)})

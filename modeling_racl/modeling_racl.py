@@ -26,6 +26,7 @@ from transformers.utils import ModelOutput
 
 from .aasist_racl import AASISTHead, GraphAttention, HeteroGraphAttention, masked_mean
 from .configuration_racl import WHISPER_N_FFT, RACLConfig
+from .familiarity_racl import FamiliarityCheck
 from .frontends_racl import FrontendOutput, frontend_for
 from .loss_racl import RACLLoss
 from .signal_racl import FilterbankFrontend, SincFrontend, filterbank_matrix, sinc_band_pass_filters, whisper_mel_filters
@@ -44,6 +45,8 @@ class RACLOutput(ModelOutput):
         loss_cls / loss_std / loss_enh / loss_reg: the unweighted RACL terms, for logging.
         layer_weights: (batch, L+1) how much each backbone layer contributed (aggregation diagnostics; None
             without an SSL backbone); one column per layer of ``config.aggregation_layers`` when it is set.
+        familiarity: (batch,) each input's distance to the training audio (``familiarity_racl.py``; above
+            ``config.familiarity_threshold`` it is unlike what the detector learnt on); None without a fitted check.
     """
 
     loss: torch.FloatTensor | None = None
@@ -56,6 +59,7 @@ class RACLOutput(ModelOutput):
     loss_enh: torch.FloatTensor | None = None
     loss_reg: torch.FloatTensor | None = None
     layer_weights: torch.FloatTensor | None = None
+    familiarity: torch.FloatTensor | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -213,6 +217,7 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         # shared with the encoder's channels mixes them away (docs/design.md#model).
         self.spectral_head = AASISTHead(config, config.filterbank_bins, project=False) if config.spectral_branch_head else None
         self.loss_fn = RACLLoss(config)
+        self.familiarity = FamiliarityCheck(config, self.frontend.feature_dim) if config.familiarity_reference_size else None
         self.post_init()
 
     @classmethod
@@ -366,8 +371,19 @@ class RACLForAudioClassification(RACLPreTrainedModel):
             loss_enh=None if losses is None else losses.enh,
             loss_reg=None if losses is None else losses.reg,
             layer_weights=layer_weights,
+            familiarity=None if self.familiarity is None else self.familiarity(frontend_out.hidden_states, frame_mask),
         )
         return out if return_dict else out.to_tuple()
+
+    def set_familiarity(self, reference: torch.Tensor, threshold: float) -> None:
+        """Store a fitted familiarity check (``racl.familiarity`` fits it): the (N, H) unit-length pooled states of
+        training windows of layer ``config.familiarity_layer``, and the distance above which audio is unfamiliar."""
+        if self.config.familiarity_layer is None:
+            raise ValueError("config.familiarity_layer is not set: which backbone layer the check reads")
+        self.config.familiarity_reference_size, self.config.familiarity_threshold = int(reference.shape[0]), float(threshold)
+        check = FamiliarityCheck(self.config, self.frontend.feature_dim)
+        check.reference.copy_(reference)
+        self.familiarity = check.to(next(self.parameters()).device)
 
     @staticmethod
     def pad_layer_states(states: list[torch.Tensor], spectral: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:

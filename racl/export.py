@@ -45,6 +45,7 @@ REMOTE_CODE_FILES = (
     "signal_racl.py",
     "whisper_racl.py",
     "aasist_racl.py",
+    "familiarity_racl.py",
 )
 
 

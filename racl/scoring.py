@@ -38,6 +38,22 @@ from .streaming import stream_audio, streamable_seconds
 NO_SPEECH = "no speech"  # the label of a file in which no window holds speech
 
 
+class FamiliarityTap:
+    """The familiarity distances of the latest forward pass of ``model`` (a forward hook): read right after each
+    batch, so passes made elsewhere (span encoding, training) never shift them."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.last: list[float] = []
+        model.register_forward_hook(self._hook)
+
+    def _hook(self, module, args, output):
+        self.last = [] if output.familiarity is None else output.familiarity.float().cpu().tolist()
+
+    def take(self, n: int) -> list[float | None]:
+        out, self.last = self.last, []
+        return out if len(out) == n else [None] * n
+
+
 def verdict(p_bonafide: float) -> str:
     """The label of a clip from its calibrated p(bonafide): bona fide from 0.5 up (one rule for every command)."""
     return "bonafide" if p_bonafide >= 0.5 else "spoof"
@@ -50,6 +66,7 @@ class WindowScore:
     score: float
     speech: float | None = None  # seconds of speech in the window (None: not measured)
     votes: bool = True  # False: too little speech, left out of the clip's score
+    familiarity: float | None = None  # distance to the training audio (None: the model has no fitted check)
 
 
 @dataclass
@@ -62,6 +79,8 @@ class ClipScore:
     speech_seconds: float | None = None
     error: str = ""
     windows: list[WindowScore] = field(default_factory=list)
+    familiarity: float | None = None  # mean window distance to the training audio (modeling_racl/familiarity_racl.py)
+    familiar: bool | None = None  # within the model's familiarity threshold; False: the verdict is not to be trusted
 
 
 def window_spans(num_samples: int, window: int, hop: int) -> list[tuple[int, int]]:
@@ -113,6 +132,8 @@ class Scorer:
         self.vad = vad
         self.stream_seconds = stream_seconds
         self.span_windows = span_windows  # > 1: that many consecutive windows from one encoder pass (racl.span_encoding)
+        # The familiarity check's distances come out of the same forward pass as the logits (a forward hook).
+        self.familiarity_tap = FamiliarityTap(self.model) if isinstance(self.runner, TorchRunner) and getattr(self.model, "familiarity", None) is not None else None
         if span_windows > 1:
             if not isinstance(self.runner, TorchRunner):
                 raise ValueError("span encoding runs on the torch backend")
@@ -135,8 +156,9 @@ class Scorer:
             vad = SpeechDetector()
         return cls(model, extractor, runner=runner, vad=vad or None, **kwargs)
 
-    def score_windows(self, windows: list[np.ndarray]) -> np.ndarray:
-        """One score per window; windows of unequal length are padded and masked."""
+    def score_windows(self, windows: list[np.ndarray], familiarity: list | None = None) -> np.ndarray:
+        """One score per window; windows of unequal length are padded and masked. A ``familiarity`` list gets each
+        window's distance to the training audio appended (None where the model has no fitted check)."""
         scores = []
         for i in range(0, len(windows), self.batch_size):
             batch = self.extractor(
@@ -144,12 +166,17 @@ class Scorer:
             )
             logits = self.runner(batch["input_values"], batch["attention_mask"])
             scores.append(self.model.scores_from_logits(logits).float())
+            if familiarity is not None:
+                familiarity.extend(self.familiarity_tap.take(len(logits)) if self.familiarity_tap else [None] * len(logits))
         return torch.cat(scores).numpy() if scores else np.zeros(0, dtype=np.float32)
 
-    def score_spans(self, audio: np.ndarray, offset: int, spans: list[tuple[int, int]]) -> list[float]:
-        """Scores of consecutive windows ``spans`` of one clip, whose audio is ``audio`` from sample ``offset`` on."""
+    def score_spans(self, audio: np.ndarray, offset: int, spans: list[tuple[int, int]], familiarity: list | None = None) -> list[float]:
+        """Scores of consecutive windows ``spans`` of one clip, whose audio is ``audio`` from sample ``offset`` on
+        (``familiarity`` as in :meth:`score_windows`; span encoding gives none)."""
         if self.span_windows < 2 or len(spans) < 2:
-            return self.score_windows([audio[s - offset : e - offset] for s, e in spans]).tolist()
+            return self.score_windows([audio[s - offset : e - offset] for s, e in spans], familiarity).tolist()
+        if familiarity is not None:
+            familiarity.extend([None] * len(spans))
         scores = []
         for i in range(0, len(spans), self.span_windows):
             scores.extend(span_scores(self.model, self.extractor, self.runner.autocast, audio, offset, spans[i : i + self.span_windows]).tolist())
@@ -162,8 +189,9 @@ class Scorer:
 
     @property
     def decision_score(self) -> float:
-        """The clip score at which the verdict turns (calibrated p(bonafide) = 0.5; calibration keeps its scale positive)."""
-        return -self.config.calibration_bias / self.config.calibration_scale
+        """The clip score at which the verdict turns (calibrated p(bonafide) = 0.5; 0 for an uncalibrated model)."""
+        scale = self.config.calibration_scale
+        return -self.config.calibration_bias / scale + 0.0 if scale else 0.0  # + 0.0: no '-0.000' on screen
 
     def check_length(self, wave: np.ndarray, name: str) -> np.ndarray:
         self.check_samples(len(wave), name)
@@ -183,32 +211,41 @@ class Scorer:
             return [None] * len(spans), None
         return [self.vad.speech_seconds(probabilities, s, e) for s, e in spans], self.vad.speech_seconds(probabilities, 0, num_samples)
 
-    def summarise(self, name: str, num_samples: int, spans, scores, probabilities: np.ndarray | None = None) -> ClipScore:
+    def summarise(self, name: str, num_samples: int, spans, scores, probabilities: np.ndarray | None = None,
+                  familiarity: list | None = None) -> ClipScore:
         """A clip's result from its windows: the mean score of the windows that vote (all of them without a speech
-        detector), the calibrated probability and the verdict; "no speech" when no window votes."""
+        detector), the calibrated probability and the verdict, and their mean familiarity distance where the model
+        has the check; "no speech" when no window votes."""
         speech, speech_seconds = self.speech(probabilities, spans, num_samples)
-        windows = [WindowScore(s / SAMPLING_RATE, e / SAMPLING_RATE, float(v), sp, sp is None or self.vad.votes(sp, e - s))
-                   for (s, e), v, sp in zip(spans, scores, speech)]
+        familiarity = familiarity or [None] * len(spans)
+        windows = [WindowScore(s / SAMPLING_RATE, e / SAMPLING_RATE, float(v), sp, sp is None or self.vad.votes(sp, e - s), f)
+                   for (s, e), v, sp, f in zip(spans, scores, speech, familiarity)]
         voting = [w.score for w in windows if w.votes]
         duration = num_samples / SAMPLING_RATE
         if not voting:
             return ClipScore(path=name, label=NO_SPEECH, duration=duration, speech_seconds=speech_seconds, windows=windows)
         score = float(np.mean(voting))
         p = self.probability(score)
-        return ClipScore(path=name, score=score, p_bonafide=p, label=verdict(p), duration=duration,
-                         speech_seconds=speech_seconds, windows=windows)
+        distances = [w.familiarity for w in windows if w.votes]
+        distance = float(np.mean(distances)) if None not in distances else None
+        return ClipScore(path=name, score=score, p_bonafide=p, label=verdict(p), duration=duration, speech_seconds=speech_seconds,
+                         windows=windows, familiarity=distance,
+                         familiar=None if distance is None else distance <= self.config.familiarity_threshold)
 
     def score_waveforms(self, waves: list[np.ndarray], names: list[str] | None = None) -> list[ClipScore]:
         names = names or [f"clip{i}" for i in range(len(waves))]
         for wave, name in zip(waves, names):
             self.check_length(wave, name)
         spans = [window_spans(len(w), self.window, self.hop) for w in waves]
+        familiarity: list = []  # one distance (or None) per window, in the order of the scores
         if self.span_windows > 1:
-            window_scores = iter([x for w, clip_spans in zip(waves, spans) for x in self.score_spans(w, 0, clip_spans)])
+            window_scores = iter([x for w, clip_spans in zip(waves, spans) for x in self.score_spans(w, 0, clip_spans, familiarity)])
         else:  # the windows of all clips batched together
-            window_scores = iter(self.score_windows([w[s:e] for w, clip_spans in zip(waves, spans) for s, e in clip_spans]).tolist())
+            window_scores = iter(self.score_windows([w[s:e] for w, clip_spans in zip(waves, spans) for s, e in clip_spans], familiarity).tolist())
+        distances = iter(familiarity)
         return [
-            self.summarise(name, len(wave), clip_spans, [next(window_scores) for _ in clip_spans], self.vad and self.vad.probabilities(wave))
+            self.summarise(name, len(wave), clip_spans, [next(window_scores) for _ in clip_spans], self.vad and self.vad.probabilities(wave),
+                           [next(distances) for _ in clip_spans])
             for name, wave, clip_spans in zip(names, waves, spans)
         ]
 
@@ -220,14 +257,14 @@ class Scorer:
         whole: only the last window's worth of samples and one step of windows are held at once."""
         step = windows_per_step or 4 * self.batch_size
         buffer, offset, total = np.zeros(0, dtype=np.float32), 0, 0  # buffer[0] is sample `offset` of the stream
-        spans, scores = [], []
+        spans, scores, familiarity = [], [], []
         pending: list[tuple[int, int]] = []
         probabilities = []  # one float per 32 ms frame: 450 kB per hour
         vad_stream = self.vad.stream() if self.vad is not None else None
 
         def flush():
             if pending:
-                scores.extend(self.score_spans(buffer, offset, pending))
+                scores.extend(self.score_spans(buffer, offset, pending, familiarity))
                 spans.extend(pending)
                 pending.clear()
 
@@ -252,7 +289,7 @@ class Scorer:
         pending.extend(tail)
         flush()
         frames = np.concatenate([*probabilities, vad_stream.finish()]) if vad_stream is not None else None
-        return self.summarise(name, total, spans, scores, frames)
+        return self.summarise(name, total, spans, scores, frames, familiarity)
 
     def score_file(self, path: str) -> ClipScore:
         """One file: decoded whole, or piece by piece when it is longer than ``stream_seconds``."""
@@ -293,11 +330,12 @@ class Scorer:
         return list(self.iter_files(paths, files_per_batch, progress))
 
 
-COLUMNS = ["path", "score", "p_bonafide", "label", "error"]
+COLUMNS = ["path", "score", "p_bonafide", "label", "familiar", "error"]
 
 
 def result_row(r: ClipScore) -> list[str]:
-    return [r.path, _num(r.score), _num(r.p_bonafide), r.label or "", r.error]
+    familiar = "" if r.familiar is None else "yes" if r.familiar else "no"
+    return [r.path, _num(r.score), _num(r.p_bonafide), r.label or "", familiar, r.error]
 
 
 def format_results(results: list[ClipScore], fmt: str) -> str:

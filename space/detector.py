@@ -11,7 +11,7 @@ from pathlib import Path
 
 from racl import SAMPLING_RATE
 from racl.scoring import Scorer
-from recording import InputRejected, decision_threshold, read_recording, score_in_chunks
+from recording import InputRejected, read_recording, score_in_chunks
 from render import spectrogram_image, timeline_image
 from settings import Settings
 from verdict import how_to_read, verdict_markdown
@@ -25,7 +25,7 @@ class Detector:
     def __init__(self, scorer: Scorer, settings: Settings):
         self.scorer = scorer
         self.settings = settings
-        self.threshold = decision_threshold(scorer)
+        self.threshold = scorer.decision_score
 
     @property
     def window_seconds(self) -> float:

@@ -72,16 +72,11 @@ def score_in_chunks(scorer: Scorer, wave: np.ndarray, name: str = "clip", progre
     """
     spans = window_spans(len(wave), scorer.window, scorer.hop)
     scores = np.empty(len(spans), dtype=np.float64)
+    familiarity: list = []  # each window's distance to the training audio, where the model has the check
     step = scorer.batch_size * chunk_batches
     for i in range(0, len(spans), step):
         chunk = spans[i : i + step]
-        scores[i : i + len(chunk)] = scorer.score_windows([wave[s:e] for s, e in chunk])
+        scores[i : i + len(chunk)] = scorer.score_windows([wave[s:e] for s, e in chunk], familiarity)
         if progress is not None:
             progress((i + len(chunk)) / len(spans), desc=f"scored {i + len(chunk)} of {len(spans)} windows")
-    return scorer.summarise(name, len(wave), spans, scores.tolist(), scorer.vad and scorer.vad.probabilities(wave))
-
-
-def decision_threshold(scorer: Scorer) -> float:
-    """The score at which the calibrated probability is 50 % (0 for an uncalibrated model)."""
-    cfg = scorer.model.config
-    return -cfg.calibration_bias / cfg.calibration_scale + 0.0 if cfg.calibration_scale else 0.0  # + 0.0: no '-0.000'
+    return scorer.summarise(name, len(wave), spans, scores.tolist(), scorer.vad and scorer.vad.probabilities(wave), familiarity)

@@ -56,6 +56,10 @@ def verdict_markdown(result: ClipScore, threshold: float, window_s: float, hop_s
         f"Duration {format_time(result.duration)}, {len(result.windows)} window(s) of {window_s:g} s every {hop_s:g} s; "
         "the score is the mean of the window scores.",
     ]
+    if result.familiar is False:  # the check only exists where the model was fitted with it
+        lines.insert(1, "**Warning: this recording is unlike the audio the detector was trained on** (its familiarity "
+                        f"distance {result.familiarity:.3f} is above the model's threshold): the verdict and the probability "
+                        "are not to be trusted here. On recordings from elsewhere such a detector often calls real speech spoof.")
     voting = [w for w in result.windows if w.votes]
     if len(voting) < len(result.windows):
         lines.append(f"Only the {len(voting)} of {len(result.windows)} windows that hold speech vote; the others (silence, noise) are left out.")
@@ -79,7 +83,8 @@ def how_to_read(threshold: float, window_s: float, hop_s: float) -> str:
   speech passed through a vocoder or neural codec). *No speech*: a speech detector (silero-vad) heard no speech, so
   there is nothing to judge; in a recording with speech, only the windows that hold speech vote.
 - **Probability bona fide** — the model's calibrated probability; the verdict is *bona fide* at 50 % or more.
-  It is calibrated on the model's validation data, so it is only as trustworthy as your audio is similar to it.
+  It is calibrated on the model's validation data, so it is only as trustworthy as your audio is similar to it;
+  a model fitted with the familiarity check warns when a recording is unlike its training audio.
 - **Score** — `logit[bona fide] − logit[spoof]`: **higher = more bona fide**, the ASVspoof convention. The
   verdict flips at {threshold:+.3f} (the dashed line in the timeline).
 - **Timeline** — long audio is cut into {window_s:g} s windows every {hop_s:g} s. The

@@ -121,8 +121,8 @@ def test_cli_bad_inputs_give_one_clear_line_each_and_the_rest_is_scored(tiny_mod
 def test_cli_folder_and_table_csv_formats(tiny_model_dir, tmp_path, write_wav):
     write_wav("audio/a.wav", seconds=1.0, seed=1)
     write_wav("audio/sub/b.flac", seconds=1.0, seed=2)
-    for fmt, check in [("table", lambda out: out.splitlines()[0].split() == ["path", "score", "p_bonafide", "label", "error"]),
-                       ("csv", lambda out: out.splitlines()[0] == "path,score,p_bonafide,label,error" and len(out.splitlines()) == 3)]:
+    for fmt, check in [("table", lambda out: out.splitlines()[0].split() == ["path", "score", "p_bonafide", "label", "familiar", "error"]),
+                       ("csv", lambda out: out.splitlines()[0] == "path,score,p_bonafide,label,familiar,error" and len(out.splitlines()) == 3)]:
         proc = subprocess.run([sys.executable, "-m", "racl.scoring", "--model", str(tiny_model_dir), "--format", fmt, str(tmp_path / "audio")],
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr

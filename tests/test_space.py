@@ -274,7 +274,7 @@ def test_too_long_is_refused_before_decoding(space, detector, tmp_path, monkeypa
 
 
 def test_an_unexpected_failure_is_a_message_not_a_traceback(detector, write_wav, monkeypatch):
-    def broken(_windows):
+    def broken(_windows, _familiarity=None):
         raise RuntimeError("out of memory (simulated)")
 
     monkeypatch.setattr(detector.scorer, "score_windows", broken)
@@ -561,3 +561,16 @@ def test_assembled_space_runs_from_its_own_requirements(assembled_space, tmp_pat
         text = predict(Client(server.url, verbose=False), example)[0]
         assert VERDICT.search(text), text + server.log_tail()
     shutil.rmtree(venv, ignore_errors=True)  # gigabytes of torch: free them now, not at session end
+
+
+def test_the_verdict_warns_when_the_recording_is_unlike_the_training_audio(space):
+    from racl.scoring import ClipScore, WindowScore
+
+    def result(familiar):
+        return ClipScore(path="x.wav", score=-1.0, p_bonafide=0.2, label="spoof", duration=2.0, windows=[WindowScore(0.0, 2.0, -1.0)],
+                         familiarity=None if familiar is None else 0.4, familiar=familiar)
+
+    warned = space.verdict.verdict_markdown(result(False), 0.0, 4.0, 2.0)
+    assert "unlike the audio the detector was trained on" in warned and "0.400" in warned
+    for familiar in (True, None):  # a familiar recording, or a model without the check: no warning
+        assert "unlike the audio" not in space.verdict.verdict_markdown(result(familiar), 0.0, 4.0, 2.0)
