@@ -241,6 +241,21 @@ def test_selection_last_keeps_the_final_steps_model_and_reports_its_validation_e
     assert summary["validation_eer"] == pytest.approx(saved["eer"])
 
 
+def test_a_model_naming_a_familiarity_layer_leaves_training_with_the_check_fitted(tmp_path, tiny_dataset_dir):
+    from racl.scoring import Scorer
+
+    out = tmp_path / "run"
+    proc = run_train([*FAST, f"data.path={tiny_dataset_dir}", f"training.output_dir={out}", "training.max_steps=2",
+                      "training.eval_every_steps=2", "training.save_every_steps=2", "model.overrides.familiarity_layer=1"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((out / "best" / "config.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    rows = 24  # the tiny build's training split: 3 speakers x 4 clips, each with its reconstruction, one window each
+    assert config["familiarity_layer"] == 1 and config["familiarity_reference_size"] == summary["familiarity"]["reference_windows"] == rows
+    assert config["familiarity_threshold"] == pytest.approx(summary["familiarity"]["threshold"])
+    assert Scorer.from_pretrained(str(out / "best"), device="cpu").score_waveform(np.full(16000, 0.01, np.float32)).familiar in (True, False)
+
+
 def test_validation_during_training_scores_every_clip_at_the_end_of_an_epoch(tiny_model, tiny_dataset_dir):
     """Validation runs inside the training loop; after an epoch's last batch Accelerate's gradient state says the
     (training) dataloader has ended, and a gather that trims to that loader's remainder kept a few validation clips

@@ -21,6 +21,7 @@ from transformers import get_scheduler
 from modeling_racl import RACLForAudioClassification
 
 from ..evaluation.calibration import fit_calibration
+from ..evaluation.familiarity import fit_familiarity
 from ..evaluation.report import run_split_evaluation
 from ..export import default_feature_extractor, export_model_folder
 from ..labels import NO_ATTACK, SAMPLING_RATE
@@ -175,7 +176,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict:
             if state.step >= cfg.training.max_steps:
                 break
     bar.close()
-    summary = finish(accelerator, cfg, state, val_split, test_split, train_attacks)
+    summary = finish(accelerator, cfg, state, val_split, test_split, train_attacks, train_split)
     accelerator.end_training()
     return summary
 
@@ -211,8 +212,9 @@ def log_terms(accelerator, out, scheduler, step, bar):
     bar.set_postfix(loss=f"{terms['loss/total']:.3f}")
 
 
-def finish(accelerator, cfg, state, val_split, test_split, train_attacks) -> dict:
-    """Calibrate the best model on validation scores and evaluate it on the test split."""
+def finish(accelerator, cfg, state, val_split, test_split, train_attacks, train_split=None) -> dict:
+    """Calibrate the best model on validation scores, fit its familiarity check on the training clips when the model
+    config names a layer for it, and evaluate it on the test split."""
     best = Path(cfg.training.output_dir) / "best"
     summary = {"best_step": state.best_step, f"validation_{cfg.training.reported_metric}": state.best_metric}
     if not accelerator.is_main_process or not best.exists():
@@ -228,6 +230,9 @@ def finish(accelerator, cfg, state, val_split, test_split, train_attacks) -> dic
         else:  # a model below chance on validation: an inverted probability would mislead, keep the softmax
             logger.warning("calibration skipped: validation scores are anti-correlated with the labels (scale %.3g)", scale)
         summary["calibration"] = {"scale": model.config.calibration_scale, "bias": model.config.calibration_bias}
+    if model.config.familiarity_layer is not None and train_split is not None:
+        summary["familiarity"] = fit_familiarity(model, extractor, train_split, batch_size=cfg.training.eval_batch_size)
+        logger.info("familiarity check: %s", summary["familiarity"])
     results = {"validation": {"eer": json.loads((best / "validation_scores.json").read_text())["eer"]}}
     if cfg.training.evaluate_test and test_split is not None:
         results["test"] = run_split_evaluation(model, extractor, test_split, out_dir=Path(cfg.training.output_dir) / "test_report", seen_attacks=train_attacks)
