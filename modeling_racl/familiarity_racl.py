@@ -52,8 +52,11 @@ class FamiliarityCheck(nn.Module):
         self.register_buffer("reference", torch.zeros(config.familiarity_reference_size, hidden_size))
 
     def forward(self, hidden_states: tuple[torch.Tensor, ...], frame_mask: torch.Tensor | None) -> torch.Tensor:
-        pooled = pooled_states(hidden_states[self.layer], frame_mask)
-        return neighbour_distances(pooled, self.reference.to(pooled.dtype), self.k)
+        states = hidden_states[self.layer]
+        # In float32 even under bf16 autocast: similarities near 1 differ in the third decimal, bf16's last.
+        with torch.autocast(states.device.type, enabled=False):
+            pooled = pooled_states(states, frame_mask)
+            return neighbour_distances(pooled, self.reference.float(), self.k)
 
 
 __all__ = ["FamiliarityCheck", "pooled_states", "neighbour_distances", "fitted_threshold"]

@@ -376,7 +376,7 @@ class RACLForAudioClassification(RACLPreTrainedModel):
         return out if return_dict else out.to_tuple()
 
     def set_familiarity(self, reference: torch.Tensor, threshold: float) -> None:
-        """Store a fitted familiarity check (``racl.familiarity`` fits it): the (N, H) unit-length pooled states of
+        """Store a fitted familiarity check (``racl.evaluation.familiarity`` fits it): the (N, H) unit-length pooled states of
         training windows of layer ``config.familiarity_layer``, and the distance above which audio is unfamiliar."""
         if self.config.familiarity_layer is None:
             raise ValueError("config.familiarity_layer is not set: which backbone layer the check reads")

@@ -133,7 +133,8 @@ class Scorer:
         self.stream_seconds = stream_seconds
         self.span_windows = span_windows  # > 1: that many consecutive windows from one encoder pass (racl.span_encoding)
         # The familiarity check's distances come out of the same forward pass as the logits (a forward hook).
-        self.familiarity_tap = FamiliarityTap(self.model) if isinstance(self.runner, TorchRunner) and getattr(self.model, "familiarity", None) is not None else None
+        checks = isinstance(self.runner, TorchRunner) and getattr(self.model, "familiarity", None) is not None
+        self.familiarity_tap = FamiliarityTap(self.model) if checks else None
         if span_windows > 1:
             if not isinstance(self.runner, TorchRunner):
                 raise ValueError("span encoding runs on the torch backend")
@@ -228,9 +229,10 @@ class Scorer:
         p = self.probability(score)
         distances = [w.familiarity for w in windows if w.votes]
         distance = float(np.mean(distances)) if None not in distances else None
+        threshold = getattr(self.config, "familiarity_threshold", None)  # absent from folders saved before the check
         return ClipScore(path=name, score=score, p_bonafide=p, label=verdict(p), duration=duration, speech_seconds=speech_seconds,
                          windows=windows, familiarity=distance,
-                         familiar=None if distance is None else distance <= self.config.familiarity_threshold)
+                         familiar=None if distance is None or threshold is None else distance <= threshold)
 
     def score_waveforms(self, waves: list[np.ndarray], names: list[str] | None = None) -> list[ClipScore]:
         names = names or [f"clip{i}" for i in range(len(waves))]
