@@ -128,6 +128,15 @@ def test_cli_fits_a_folder_and_reports_a_held_out_split(tiny_model_dir, tiny_dat
     assert racl_score(["--model", str(out), "--format", "csv", str(tmp_path / "a.wav")]) == 0
     header, row = capsys.readouterr().out.strip().splitlines()
     assert dict(zip(header.split(","), row.split(",")))["familiar"] == ("yes" if expected else "no")
+    from racl.evaluation.cli import main as racl_eval  # a folder of one class: the report counts the flags too
+
+    (tmp_path / "own" / "bonafide").mkdir(parents=True)
+    for k in range(3):
+        sf.write(str(tmp_path / "own" / "bonafide" / f"c{k}.wav"), speech_like(0.8, seed=k), 16000)
+    assert racl_eval(["--model", str(out), "--corpus", "folder", "--root", str(tmp_path / "own"), "--out", str(tmp_path / "rep")]) == 0
+    flags = [r.familiar for r in Scorer.from_pretrained(str(out), device="cpu").score_files(sorted(map(str, (tmp_path / "own" / "bonafide").glob("*.wav"))))]
+    results = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert results["labelled_spoof"]["unfamiliar_percent"] == pytest.approx(100 * flags.count(False) / 3)
 
 
 @pytest.mark.parametrize("args, expected", [

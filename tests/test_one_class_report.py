@@ -42,6 +42,16 @@ def test_bona_fide_set_counts_false_alarms_by_hand():
     assert "false alarms" in summary["headline"]["name"] and summary["decision_score"] == 1.0
 
 
+def test_with_a_familiarity_check_the_unfamiliar_share_and_the_unwarned_false_alarms_by_hand():
+    table = _table([-2.0, -1.0, 3.0, -0.5], 0, ["a", "a", "b", "b"])
+    table.familiarity = np.array([0.5, 0.01, 0.9, 0.02])  # threshold 0.1: clips 0 and 2 unfamiliar
+    summary = summarize_one_class(table, lambda s: 1 / (1 + math.exp(-s)), 0.0, familiarity_threshold=0.1)
+    rate = summary["labelled_spoof"]  # spoof: clips 0, 1, 3; of them 1 and 3 without the warning
+    assert rate["n_other"] == 3 and rate["unfamiliar_percent"] == 50.0 and rate["other_and_familiar_percent"] == 50.0
+    assert summary["per_speaker"]["a"]["other_and_familiar_percent"] == 50.0 and summary["per_speaker"]["b"]["unfamiliar_percent"] == 50.0
+    assert "unfamiliar_percent" not in summarize_one_class(table, lambda s: 0.5, 0.0)["labelled_spoof"]  # no threshold: not reported
+
+
 def test_spoof_set_counts_misses_per_attack_and_paradigm():
     table = _table([2.0, -3.0, 5.0, -1.0], 1, ["s"] * 4, attacks=["A", "A", "B", "B"], reconstructions=["none", "world", "none", "world"])
     summary = summarize_one_class(table, lambda s: 1 / (1 + math.exp(-s)), 0.0)

@@ -58,14 +58,14 @@ def eval_mode(model: torch.nn.Module):
         model.train(was_training)
 
 
-def score_waves(scorer: Scorer, waves: list[np.ndarray], tap: EmbeddingTap | None) -> tuple[list[float], list]:
-    """Clip scores and mean window embeddings (or Nones) of decoded waveforms."""
+def score_waves(scorer: Scorer, waves: list[np.ndarray], tap: EmbeddingTap | None) -> tuple[list[float], list, list]:
+    """Clip scores, mean window embeddings (or Nones) and familiarity distances (or Nones) of decoded waveforms."""
     results = scorer.score_waveforms(waves)
-    scores = [r.score for r in results]
+    scores, familiarity = [r.score for r in results], [r.familiarity for r in results]
     if tap is None:
-        return scores, [None] * len(results)
+        return scores, [None] * len(results), familiarity
     per_clip = torch.split(tap.take(), [len(r.windows) for r in results])
-    return scores, [e.mean(dim=0).numpy() for e in per_clip]
+    return scores, [e.mean(dim=0).numpy() for e in per_clip], familiarity
 
 
 def score_rows(
@@ -94,8 +94,8 @@ def score_rows(
                     logger.warning("unreadable, excluded from the evaluation: %s", error)
                     failed.append((i, str(error)))
             if waves:
-                for i, score, embedding in zip(kept, *score_waves(scorer, waves, tap)):
-                    scored[i] = (score, embedding)
+                for i, *result in zip(kept, *score_waves(scorer, waves, tap)):
+                    scored[i] = tuple(result)  # (score, embedding, familiarity distance)
     return scored, failed
 
 

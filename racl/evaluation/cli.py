@@ -163,6 +163,9 @@ def _print_one_class(summary: dict, out: Path) -> None:
     print(f"clips: {summary['n_clips']} (all {summary['one_class']}: no EER), unreadable: {summary['n_unreadable']}")
     print(f"{summary['headline']['name']}: {rate['rate_percent']:.1f} % ({rate['n_other']} of {rate['n_clips']}; "
           f"95 % interval {rate['ci95_percent'][0]:.1f}-{rate['ci95_percent'][1]:.1f} %)")
+    if "unfamiliar_percent" in rate:
+        print(f"unlike the training audio (familiarity check): {rate['unfamiliar_percent']:.1f} %; labelled {other} without "
+              f"that warning: {rate['other_and_familiar_percent']:.1f} %")
     for key in ("per_speaker", "per_attack", "per_reconstruction"):
         for name, entry in summary[key].items():
             print(f"  {name}: {entry['rate_percent']:.1f} % of {entry['n_clips']}")
@@ -214,7 +217,8 @@ def _run(args) -> int:
     if one_class:  # e.g. a folder of one's own real speech: how many clips get the other label
         if not len(table):
             raise ValueError(f"{name}: no clip could be read (see the lines above)")
-        summary = {**summarize_one_class(table, scorer.probability, scorer.decision_score), "calibration": calibration}
+        threshold = getattr(scorer.config, "familiarity_threshold", None)
+        summary = {**summarize_one_class(table, scorer.probability, scorer.decision_score, threshold), "calibration": calibration}
         write_one_class_report(table, summary, out, title)
         _print_one_class(summary, out)
         return 0

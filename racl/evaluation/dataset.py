@@ -90,7 +90,7 @@ def score_dataset(
 
         with accelerator.split_between_processes(rows) as mine:
             scored, failed = score_rows(scorer, list(mine), decode, batch_size, return_embeddings, progress)
-        scored = {i: (s, e) for i, s, e in gather_object([(i, s, e) for i, (s, e) in scored.items()])}
+        scored = {i: result for i, result in gather_object(list(scored.items()))}
         failed = gather_object(failed)
     return ScoreTable.from_rows(meta, scored, failed)
 

@@ -16,7 +16,8 @@ class ScoreTable:
     """One row per scored clip, in dataset / protocol order (unreadable clips left out).
 
     ``score`` float64, ``label`` int (0 bonafide / 1 spoof), ``is_reconstructed`` bool;
-    ``embeddings`` (n, d) float32 is the mean of each clip's window embeddings, or None.
+    ``embeddings`` (n, d) float32 is the mean of each clip's window embeddings, or None; ``familiarity`` each
+    clip's distance to the model's training audio, or None where the model has no familiarity check.
     ``unreadable`` lists ``(utt_id, reason)`` of the clips that could not be decoded.
     """
 
@@ -29,6 +30,7 @@ class ScoreTable:
     source_id: list[str]
     speaker: list[str]
     embeddings: np.ndarray | None = None
+    familiarity: np.ndarray | None = None
     unreadable: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -36,10 +38,11 @@ class ScoreTable:
 
     @classmethod
     def from_rows(cls, meta: dict[str, list], scored: dict[int, tuple], failed: Iterable[tuple[int, str]]) -> "ScoreTable":
-        """Assemble from row metadata, ``{row: (score, embedding)}`` and ``[(row, reason)]``."""
+        """Assemble from row metadata, ``{row: (score, embedding, familiarity)}`` and ``[(row, reason)]``."""
         keep = sorted(scored)
         embeddings = [scored[i][1] for i in keep]
         has_embeddings = bool(keep) and all(e is not None for e in embeddings)
+        distances = [scored[i][2] for i in keep]
         return cls(
             utt_id=[meta["utt_id"][i] for i in keep],
             score=np.array([scored[i][0] for i in keep], dtype=np.float64),
@@ -50,6 +53,7 @@ class ScoreTable:
             source_id=[meta["source_id"][i] for i in keep],
             speaker=[meta["speaker"][i] for i in keep],
             embeddings=np.stack(embeddings).astype(np.float32) if has_embeddings else None,
+            familiarity=np.array(distances, dtype=np.float64) if keep and None not in distances else None,
             unreadable=[(meta["utt_id"][i], reason) for i, reason in sorted(failed)],
         )
 
