@@ -67,6 +67,16 @@ THREE_CLASSES = """ In training, reconstructions were a class of their own (bona
   the spoof logit is the log-sum-exp of the two spoof outputs, so the two labels and the score keep their meaning."""
 
 
+def familiarity_sentence(config) -> str:
+    if not config.familiarity_reference_size:
+        return ""
+    return (f"""
+- The model carries a familiarity check (hidden state {config.familiarity_layer} of its encoder against
+  {config.familiarity_reference_size} training windows): `racl-score` marks audio unlike the training audio
+  `familiar: no` and the output's `familiarity` field gives the distance (threshold {config.familiarity_threshold:.4g}).
+  Do not read the verdict of such audio.""")
+
+
 def model_card(config: RACLConfig, results: dict | None = None, repo_id: str | None = None, datasets: list[str] | None = None) -> str:
     """The model card: front matter (+ model-index from ``results``) and the text a user needs."""
     meta = {
@@ -112,7 +122,7 @@ racl-score --model {name} --format table path/to/audio/
 - `p_bonafide = sigmoid({config.calibration_scale:.4g} · score + {config.calibration_bias:.4g})`, a logistic
   calibration fitted on the validation split. It is calibrated for audio like the training data only.
 - Labels: `0 = bonafide`, `1 = spoof`. A reconstruction of real speech (codec, vocoder, diffusion) counts
-  as spoof.{THREE_CLASSES if config.reconstruction_class else ""}
+  as spoof.{THREE_CLASSES if config.reconstruction_class else ""}{familiarity_sentence(config)}
 
 ## Results
 

@@ -116,6 +116,10 @@ def test_cli_fits_a_folder_and_reports_a_held_out_split(tiny_model_dir, tiny_dat
     config = json.loads((out / "config.json").read_text())
     assert config["familiarity_layer"] == 2 and config["familiarity_reference_size"] == 8 and config["familiarity_threshold"] > 0
     assert "% of its windows unfamiliar" in printed.out and (out / "README.md").exists()  # the rest of the folder kept
+    from racl.export import model_card
+    from modeling_racl import RACLConfig as Config
+
+    assert "familiarity check (hidden state 2 of its encoder against\n  8 training windows)" in model_card(Config.from_pretrained(str(out)))
     assert json.loads((tiny_model_dir / "config.json").read_text()).get("familiarity_reference_size", 0) == 0  # source untouched
     import soundfile as sf
 
