@@ -1,4 +1,5 @@
-"""Fixed signal processing of the front-ends: sinc band-pass filters, triangular filterbanks, Whisper's log-mel.
+"""Fixed signal processing of the front-ends: sinc band-pass filters, triangular filterbanks, Whisper's log-mel,
+and the spectral branch that reads a filterbank beside a pretrained encoder.
 
 Written in torch because the Hub remote code may import only torch and transformers; each is tested against
 its reference (torchaudio's filterbanks, ``transformers.WhisperFeatureExtractor``). Filters are built on the
@@ -159,6 +160,36 @@ def whisper_log_mel(windows: torch.Tensor, window: torch.Tensor, mel_filters: to
     return (log_mel + 4.0) / 4.0
 
 
+class SpectralBranch(nn.Module):
+    """The filterbank map of the waveform at the encoder's frame rate, for the head to read beside the encoder.
+
+    ``frames`` is what a frozen encoder's cache stores next to its hidden states (racl.training.cached_states);
+    ``forward`` normalises it per frame (the log energies sit far from the unit scale of layer-normed states).
+    """
+
+    def __init__(self, config, frame_hop: int):
+        super().__init__()
+        if frame_hop % config.filterbank_hop:
+            raise ValueError(f"spectral_branch: the encoder's frame hop ({frame_hop} samples) must be a multiple of filterbank_hop ({config.filterbank_hop})")
+        self.ratio = frame_hop // config.filterbank_hop
+        self.filterbank = FilterbankFrontend(config.filterbank_scale, config.filterbank_n_fft, config.filterbank_hop, config.filterbank_bins)
+
+    def frames(self, waveform: torch.Tensor, attention_mask: torch.Tensor | None, num_frames: int) -> torch.Tensor:
+        """(B, S) → (B, num_frames, bins): each encoder frame the mean of ``ratio`` filterbank frames. Filterbank
+        frames past a clip's end are zeroed first, so a clip gets the same frames alone as in a padded batch."""
+        energies = self.filterbank(waveform)
+        mask = self.filterbank.frame_mask(energies.shape[1], attention_mask)
+        if mask is not None:
+            energies = energies * mask.unsqueeze(-1).to(energies.dtype)
+        energies = F.pad(energies, (0, 0, 0, (-energies.shape[1]) % self.ratio))
+        pooled = energies.reshape(energies.shape[0], -1, self.ratio, energies.shape[-1]).mean(dim=2)
+        # Non-centred filterbank frames end about one encoder frame short of the encoder's: the tail is zeros.
+        return F.pad(pooled[:, :num_frames], (0, 0, 0, max(0, num_frames - pooled.shape[1])))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(frames, frames.shape[-1:])
+
+
 __all__ = [
     "SincFrontend",
     "FilterbankFrontend",
@@ -166,4 +197,5 @@ __all__ = [
     "filterbank_matrix",
     "whisper_mel_filters",
     "whisper_log_mel",
+    "SpectralBranch",
 ]

@@ -38,22 +38,6 @@ from .streaming import stream_audio, streamable_seconds
 NO_SPEECH = "no speech"  # the label of a file in which no window holds speech
 
 
-class FamiliarityTap:
-    """The familiarity distances of the latest forward pass of ``model`` (a forward hook): read right after each
-    batch, so passes made elsewhere (span encoding, training) never shift them."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.last: list[float] = []
-        model.register_forward_hook(self._hook)
-
-    def _hook(self, module, args, output):
-        self.last = [] if output.familiarity is None else output.familiarity.float().cpu().tolist()
-
-    def take(self, n: int) -> list[float | None]:
-        out, self.last = self.last, []
-        return out if len(out) == n else [None] * n
-
-
 def verdict(p_bonafide: float) -> str:
     """The label of a clip from its calibrated p(bonafide): bona fide from 0.5 up (one rule for every command)."""
     return "bonafide" if p_bonafide >= 0.5 else "spoof"
@@ -132,9 +116,11 @@ class Scorer:
         self.vad = vad
         self.stream_seconds = stream_seconds
         self.span_windows = span_windows  # > 1: that many consecutive windows from one encoder pass (racl.span_encoding)
-        # The familiarity check's distances come out of the same forward pass as the logits (a forward hook).
-        checks = isinstance(self.runner, TorchRunner) and getattr(self.model, "familiarity", None) is not None
-        self.familiarity_tap = FamiliarityTap(self.model) if checks else None
+        # The familiarity check's distances come out of the forward pass that gives the logits: a hook keeps the latest
+        # batch's, read right after it, so passes made elsewhere (span encoding, training) never shift them.
+        self._distances = None
+        if isinstance(self.runner, TorchRunner) and getattr(self.model, "familiarity", None) is not None:
+            self.model.register_forward_hook(lambda module, args, out: setattr(self, "_distances", out.familiarity.float().cpu().tolist()))
         if span_windows > 1:
             if not isinstance(self.runner, TorchRunner):
                 raise ValueError("span encoding runs on the torch backend")
@@ -168,7 +154,8 @@ class Scorer:
             logits = self.runner(batch["input_values"], batch["attention_mask"])
             scores.append(self.model.scores_from_logits(logits).float())
             if familiarity is not None:
-                familiarity.extend(self.familiarity_tap.take(len(logits)) if self.familiarity_tap else [None] * len(logits))
+                got, self._distances = self._distances, None
+                familiarity.extend(got if got is not None and len(got) == len(logits) else [None] * len(logits))
         return torch.cat(scores).numpy() if scores else np.zeros(0, dtype=np.float32)
 
     def score_spans(self, audio: np.ndarray, offset: int, spans: list[tuple[int, int]], familiarity: list | None = None) -> list[float]:
