@@ -74,7 +74,7 @@ def familiarity_sentence(config) -> str:
 - The model carries a familiarity check (hidden state {config.familiarity_layer} of its encoder against
   {config.familiarity_reference_size} training windows): `racl-score` marks audio unlike the training audio
   `familiar: no` and the output's `familiarity` field gives the distance (threshold {config.familiarity_threshold:.4g}).
-  Do not read the verdict of such audio.""")
+  The verdict on such audio was never validated: it can be wrong either way.""")
 
 
 def model_card(config: RACLConfig, results: dict | None = None, repo_id: str | None = None, datasets: list[str] | None = None) -> str:

@@ -59,7 +59,8 @@ def verdict_markdown(result: ClipScore, threshold: float, window_s: float, hop_s
     if result.familiar is False:  # the check only exists where the model was fitted with it
         lines.insert(1, "**Warning: this recording is unlike the audio the detector was trained on** (its familiarity "
                         f"distance {result.familiarity:.3f} is above the model's threshold): the verdict and the probability "
-                        "are not to be trusted here. On recordings from elsewhere such a detector often calls real speech spoof.")
+                        "were never checked on audio like this and can be wrong either way. On real recordings from elsewhere "
+                        "such a detector often calls real speech spoof.")
     voting = [w for w in result.windows if w.votes]
     if len(voting) < len(result.windows):
         lines.append(f"Only the {len(voting)} of {len(result.windows)} windows that hold speech vote; the others (silence, noise) are left out.")
