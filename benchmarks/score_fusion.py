@@ -44,7 +44,7 @@ def summary_of(meta: dict, scores: dict[str, float], seen: tuple[set, set]) -> d
     missing = [u for u in meta["utt_id"] if u not in scores]
     if missing:
         raise SystemExit(f"score_fusion: {len(missing)} clips of the split have no score (first: {missing[0]})")
-    table = ScoreTable.from_rows(meta, {i: (scores[u], None) for i, u in enumerate(meta["utt_id"])}, [])
+    table = ScoreTable.from_rows(meta, {i: (scores[u], None, None) for i, u in enumerate(meta["utt_id"])}, [])
     return summarize(table, seen_attacks=seen[0], seen_paradigms=seen[1])
 
 
