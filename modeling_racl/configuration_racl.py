@@ -204,7 +204,7 @@ class RACLConfig(PretrainedConfig):
             The familiarity check (`familiarity_racl.py`): how close a window's audio is to the training audio, as
             the cosine distance of this backbone hidden state (0 = embeddings), averaged over frames, to its nearest
             training windows. `None`: no check. Needs a backbone front-end; fitted after training
-            (`python -m racl.familiarity`), which writes the three fields below.
+            (`python -m racl.evaluation.familiarity`), which writes the three fields below.
         familiarity_neighbours (`int`, *optional*, defaults to 5):
             How many nearest training windows the distance averages over.
         familiarity_reference_size (`int`, *optional*, defaults to 0):
