@@ -158,7 +158,7 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 
 def _print_one_class(summary: dict, out: Path) -> None:
-    other = "spoof" if summary["one_class"] == "bonafide" else "bonafide"
+    other = summary["other_label"]
     rate = summary[f"labelled_{other}"]
     print(f"clips: {summary['n_clips']} (all {summary['one_class']}: no EER), unreadable: {summary['n_unreadable']}")
     print(f"{summary['headline']['name']}: {rate['rate_percent']:.1f} % ({rate['n_other']} of {rate['n_clips']}; "

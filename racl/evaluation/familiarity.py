@@ -24,6 +24,7 @@ import torch
 from transformers import AutoFeatureExtractor
 from transformers.utils import logging as transformers_logging
 
+from datasets_scripts.corpora import spread
 from datasets_scripts.loading import get_split, load_dataset_dict
 from modeling_racl import RACLForAudioClassification, fitted_threshold, neighbour_distances, pooled_states
 
@@ -39,17 +40,13 @@ def _windows(split, model, limit: int) -> list[np.ndarray]:
     """At most ``limit`` scoring windows of the split's clips, evenly spread over the split."""
     window = int(SAMPLING_RATE * model.config.score_window_seconds)
     hop = int(SAMPLING_RATE * model.config.score_hop_seconds)
-    rows = range(len(split))
-    if len(split) > limit:  # more clips than windows wanted: an even spread of clips first, so few are decoded
-        rows = [int(i * len(split) / limit) for i in range(limit)]
+    rows = spread(range(len(split)), limit)  # more clips than windows wanted: an even spread first, so few are decoded
     audio = split.select_columns(["audio", "utt_id"])
     out = []
     for i in rows:
         wave = decode_audio_cell(audio[i]["audio"], audio[i]["utt_id"])
         out += [wave[s:e] for s, e in window_spans(len(wave), window, hop) if e - s >= model.config.min_input_samples]
-    if len(out) > limit:
-        out = [out[int(i * len(out) / limit)] for i in range(limit)]
-    return out
+    return spread(out, limit)
 
 
 @torch.no_grad()

@@ -67,6 +67,7 @@ def summarize_one_class(table: ScoreTable, probability: Callable[[float], float]
     what = "false alarms" if label == "bonafide" else "misses"
     return {
         "one_class": label,
+        "other_label": other_name,
         "n_clips": len(table),
         "n_unreadable": len(table.unreadable),
         "verdict_rule": "calibrated p(bonafide) < 0.5: spoof (as racl-score)",
@@ -83,7 +84,7 @@ def summarize_one_class(table: ScoreTable, probability: Callable[[float], float]
 
 
 def one_class_markdown(summary: dict, title: str, figures: list[str]) -> str:
-    other = "spoof" if summary["one_class"] == "bonafide" else "bonafide"
+    other = summary["other_label"]
     rate = summary[f"labelled_{other}"]
     low, high = rate["ci95_percent"]
     parts = [f"# {title}", "", f"**{summary['headline']['name']}: {rate['rate_percent']:.1f} %** "
