@@ -147,6 +147,7 @@ def test_cli_fits_a_folder_and_reports_a_held_out_split(tiny_model_dir, tiny_dat
     (["--layer", "9"], "the backbone has hidden states 0..2"),
     ([], "which backbone layer the check reads"),
     (["--layer", "1", "--split", "nope"], "no split 'nope'"),
+    (["--layer", "1", "--quantile", "1.5"], "--quantile must be in (0, 1]"),
 ])
 def test_cli_bad_input_one_line(tiny_model_dir, tiny_dataset_dir, tmp_path, capsys, args, expected):
     code = main(["--model", str(tiny_model_dir), "--data", str(tiny_dataset_dir), "--out", str(tmp_path / "o"), *args])

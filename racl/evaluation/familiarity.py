@@ -112,6 +112,8 @@ def _run(args) -> int:
     try:
         if args.max_reference < 2:
             raise ValueError("--max-reference must be at least 2")
+        if not 0 < args.quantile <= 1:  # checked before the encoder pass, not after it
+            raise ValueError(f"--quantile must be in (0, 1], got {args.quantile}")
         data = load_dataset_dict(args.data)
         split = get_split(data, args.split, args.data)
         check = get_split(data, args.check_split, args.data) if args.check_split else None
